@@ -1,0 +1,44 @@
+# bloodssl: `make setup`, then `make reports` (regenerate every result) or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SRC ?=
+PROFILE ?= default
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: help setup data test test-fast lint reports readme clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(BIN)/bloodssl-ready  ## make .venv, install the package editable with its extras, register the kernel
+
+$(BIN)/bloodssl-ready: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[notebooks,dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
+	touch $@
+
+data: setup  ## put the verified bloodmnist.npz in data/raw (SRC=path or BLOODMNIST_NPZ=path to use a copy)
+	$(BIN)/python -m bloodssl.data $(if $(SRC),--src "$(SRC)")
+
+test: setup data  ## ruff, unit tests, nbval (lax) and a papermill smoke run of every notebook
+	$(BIN)/ruff check src tests
+	$(BIN)/python -m pytest tests --nbval-lax notebooks
+
+test-fast: setup  ## unit tests only
+	$(BIN)/python -m pytest tests -m "not notebooks"
+
+lint: setup  ## ruff check and format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+reports: setup data  ## execute every notebook (PROFILE=default) into reports/ with HTML, then rebuild the README tables
+	$(BIN)/python -m bloodssl.reports run --profile $(PROFILE) $(NOTEBOOKS)
+	$(BIN)/python -m bloodssl.reports readme
+
+readme: setup  ## rebuild the README's results tables from reports/results/
+	$(BIN)/python -m bloodssl.reports readme
+
+clean:  ## remove caches and checkpoints (keeps data/raw and reports/)
+	rm -rf models/* data/processed/* .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Label-efficient blood-cell classification on BloodMNIST."""

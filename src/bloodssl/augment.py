@@ -1,0 +1,90 @@
+"""Batched tensor augmentation for blood-cell images.
+
+Cells have no canonical orientation, so the eight flips and 90-degree rotations of the
+dihedral group are free label-preserving views; small shifts and a mild colour jitter
+cover centring and staining differences. Everything acts on a whole (N, C, H, W) batch
+at once: torchvision's per-image transforms would cost more than the 28x28 model itself
+on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+_GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+def dihedral(images: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """Rotate by ``k`` quarter turns, then optionally flip left-right."""
+    out = torch.rot90(images, k, dims=(2, 3)) if k % 4 else images
+    return out.flip(3) if flip else out
+
+
+def random_dihedral(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image gets one of the eight dihedral transforms, uniformly."""
+    choice = torch.randint(0, 8, (len(images),), generator=generator)
+    out = images.clone()
+    for code in range(1, 8):
+        selected = choice == code
+        if selected.any():
+            out[selected] = dihedral(images[selected], code % 4, code >= 4)
+    return out
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``max_shift`` pixels in x and y (reflect padding)."""
+    if max_shift == 0:
+        return images
+    n, _, height, width = images.shape
+    padded = F.pad(images, [max_shift] * 4, mode="reflect")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)
+    out = torch.empty_like(images)
+    for y in range(2 * max_shift + 1):
+        for x in range(2 * max_shift + 1):
+            selected = (dy == y) & (dx == x)
+            if selected.any():
+                out[selected] = padded[selected, :, y : y + height, x : x + width]
+    return out
+
+
+def colour_jitter(
+    images: torch.Tensor,
+    brightness: float,
+    contrast: float,
+    saturation: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Scale brightness, contrast and saturation by per-image factors in [1 - s, 1 + s]."""
+    n = len(images)
+
+    def factors(strength: float) -> torch.Tensor:
+        return 1 + strength * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
+
+    out = images * factors(brightness)
+    grey = (out * _GREY).sum(1, keepdim=True)
+    out = (out - grey.mean((2, 3), keepdim=True)) * factors(contrast) + grey.mean((2, 3), keepdim=True)
+    grey = (out * _GREY).sum(1, keepdim=True)
+    out = (out - grey) * factors(saturation) + grey
+    return out.clamp_(0, 1)
+
+
+@dataclass(frozen=True)
+class CellAugment:
+    """Random dihedral transform, shift and colour jitter of a batch in [0, 1]."""
+
+    rotate: bool = True
+    max_shift: int = 2
+    brightness: float = 0.1
+    contrast: float = 0.1
+    saturation: float = 0.1
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.rotate:
+            images = random_dihedral(images, generator)
+        images = random_shift(images, self.max_shift, generator)
+        if self.brightness or self.contrast or self.saturation:
+            images = colour_jitter(images, self.brightness, self.contrast, self.saturation, generator)
+        return images

@@ -1,0 +1,49 @@
+"""Run sizes shared by every notebook: ``smoke``, ``default`` and ``full``.
+
+``smoke`` checks that a notebook runs end to end in seconds on a small stratified
+subset; ``default`` is the real data at a cost a 2-core laptop can afford; ``full`` is
+the paper-grade run (more epochs and seeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bloodssl.data import Split
+from bloodssl.splits import labelled_subset
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is. ``per_class=None`` keeps a whole split."""
+
+    name: str
+    train_per_class: int | None
+    eval_per_class: int | None
+    epochs: int
+    n_seeds: int
+
+    def seeds(self, first: int = 0) -> list[int]:
+        """The seeds of this profile, starting at ``first``."""
+        return list(range(first, first + self.n_seeds))
+
+    def shrink(self, split: Split, seed: int = 0) -> Split:
+        """``split`` cut to this profile's size (stratified, the same images for a seed)."""
+        per_class = self.train_per_class if split.name == "train" else self.eval_per_class
+        if per_class is None:
+            return split
+        return split.subset(labelled_subset(split.labels, per_class=per_class, seed=seed))
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=2, n_seeds=1),
+    "default": Profile("default", train_per_class=None, eval_per_class=None, epochs=30, n_seeds=3),
+    "full": Profile("full", train_per_class=None, eval_per_class=None, epochs=80, n_seeds=5),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; an unknown name lists the choices."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]

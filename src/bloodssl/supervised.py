@@ -1,0 +1,99 @@
+"""Supervised baselines: one CNN per (label fraction, seed), evaluated on val and test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from bloodssl import paths, results
+from bloodssl.data import Split
+from bloodssl.evaluate import Evaluation, evaluate
+from bloodssl.splits import labelled_subset, mask_labels
+from bloodssl.train import CNNClassifier
+
+
+@dataclass
+class Run:
+    """One trained classifier and its evaluation on each split."""
+
+    method: str
+    fraction: float
+    seed: int
+    classifier: CNNClassifier
+    evaluations: dict[str, Evaluation]
+    inference_images_per_second: float
+
+    def rows(self, profile: str) -> list[dict]:
+        """The run as tidy result rows (metrics per split, then speed)."""
+        keys = dict(method=self.method, model=self.classifier.model, label_fraction=self.fraction,
+                    n_labels=self.classifier.n_labels_, seed=self.seed,
+                    wall_seconds=self.classifier.fit_seconds_, profile=profile)  # fmt: skip
+        out = []
+        for split, evaluation in self.evaluations.items():
+            out += results.rows(evaluation.metrics, split=split, **keys)
+        speed = {"train_images_per_second": self.classifier.train_images_per_second_,
+                 "best_epoch": self.classifier.best_epoch_}  # fmt: skip
+        out += results.rows(speed, split="train", **keys)
+        out += results.rows({"inference_images_per_second": self.inference_images_per_second},
+                            split="test", **keys)  # fmt: skip
+        return out
+
+
+def checkpoint_path(stem: str, method: str, model: str, fraction: float, seed: int, profile: str) -> Path:
+    """Where the checkpoint of one run lives: ``models/<stem>/<method>-<model>-...pt``."""
+    return paths.MODELS / stem / f"{method}-{model}-f{fraction:g}-s{seed}-{profile}.pt"
+
+
+def train_and_evaluate(
+    splits: Mapping[str, Split],
+    *,
+    fraction: float,
+    seed: int,
+    stem: str,
+    profile: str,
+    method: str = "supervised",
+    **params,
+) -> Run:
+    """Train a ``CNNClassifier`` on ``fraction`` of the training labels and evaluate it.
+
+    The labelled subset is nested across fractions for one seed; model selection uses
+    the val split; the test split is only predicted once, at the end.
+    """
+    train, val = splits["train"], splits["val"]
+    labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
+    model = params.get("model", "cnn")
+    classifier = CNNClassifier(
+        seed=seed, checkpoint=checkpoint_path(stem, method, model, fraction, seed, profile), **params
+    )
+    classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+    evaluations = {}
+    start = time.perf_counter()
+    for name in ("val", "test"):
+        evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images))
+    seconds = time.perf_counter() - start
+    speed = (len(val) + len(splits["test"])) / seconds
+    return Run(method, fraction, seed, classifier, evaluations, speed)
+
+
+def sweep(
+    splits: Mapping[str, Split],
+    *,
+    fractions: Iterable[float],
+    seeds: Iterable[int],
+    stem: str,
+    profile: str,
+    **params,
+) -> tuple[list[Run], pd.DataFrame]:
+    """Every (fraction, seed) pair; returns the runs and their tidy results."""
+    pairs = [(f, s) for f in fractions for s in seeds]
+    runs = [
+        train_and_evaluate(splits, fraction=f, seed=s, stem=stem, profile=profile, **params)
+        for f, s in tqdm(pairs, desc="runs", unit="run")
+    ]
+    table = results.frame(row for run in runs for row in run.rows(profile))
+    return runs, table

@@ -1,0 +1,42 @@
+"""Shared fixtures. Outputs of every test (and of the notebooks that nbval and papermill
+run) go to a temporary folder, never to the committed reports/ or models/."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_OUTPUT = Path(tempfile.mkdtemp(prefix="bloodssl-tests-"))
+os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
+os.environ.setdefault("BLOODSSL_MODELS", str(_OUTPUT / "models"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from bloodssl import data  # noqa: E402
+
+REAL_FILE = data.default_path()
+needs_real_data = pytest.mark.skipif(
+    not REAL_FILE.is_file(), reason=f"{REAL_FILE} is absent; run `make data` to test on the real file"
+)
+
+
+def make_arrays(sizes=None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Small random arrays in the layout of bloodmnist.npz (every class in every split)."""
+    sizes = sizes or {"train": 64, "val": 24, "test": 24}
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in sizes.items():
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28, 3), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % data.N_CLASSES).astype(np.uint8).reshape(n, 1)
+    return arrays
+
+
+@pytest.fixture
+def small_npz(tmp_path) -> Path:
+    """A small, valid (but not official) .npz file."""
+    path = tmp_path / "small.npz"
+    np.savez(path, **make_arrays())
+    return path

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bloodssl.train import CNNClassifier, lr_factor
+
+
+def colour_coded(n_per_class: int = 24, seed: int = 0):
+    """Images whose class is their colour (one bit per RGB channel) plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(8), n_per_class)
+    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
+    noise = rng.integers(-30, 30, (len(labels), 28, 28, 3))
+    images = np.clip(colours[:, None, None, :] + noise, 0, 255).astype(np.uint8)
+    order = rng.permutation(len(labels))
+    return images[order], labels[order]
+
+
+FAST = dict(epochs=4, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1)
+
+
+def test_learns_a_colour_coded_task():
+    X, y = colour_coded()
+    X_val, y_val = colour_coded(8, seed=1)
+    clf = CNNClassifier(**FAST).fit(X, y, eval_set=(X_val, y_val))
+    assert clf.score(X_val, y_val) >= 0.9
+    proba = clf.predict_proba(X_val)
+    assert proba.shape == (len(X_val), 8)
+    assert np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert clf.transform(X_val).shape == (len(X_val), 128)
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3, 4]
+    assert 1 <= clf.best_epoch_ <= 4 and clf.train_images_per_second_ > 0
+
+
+def test_unlabelled_images_are_not_trained_on():
+    X, y = colour_coded()
+    y_masked = np.where(np.arange(len(y)) % 4 == 0, y, -1)
+    clf = CNNClassifier(**{**FAST, "epochs": 1}).fit(X, y_masked)
+    assert clf.n_labels_ == int((y_masked >= 0).sum())
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    X, y = colour_coded()
+    X_val, y_val = colour_coded(4, seed=1)
+    whole = CNNClassifier(**FAST).fit(X, y, eval_set=(X_val, y_val))
+
+    checkpoint = tmp_path / "run.pt"
+    original = CNNClassifier._train_epoch
+    calls = {"n": 0}
+
+    def crash_on_third_epoch(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", crash_on_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**FAST, checkpoint=checkpoint).fit(X, y, eval_set=(X_val, y_val))
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", original)
+    resumed = CNNClassifier(**FAST, checkpoint=checkpoint).fit(X, y, eval_set=(X_val, y_val))
+
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    assert np.allclose(resumed.predict_proba(X_val), whole.predict_proba(X_val), atol=1e-5)
+
+
+def test_finished_checkpoint_is_reused_without_training(tmp_path, monkeypatch):
+    X, y = colour_coded()
+    first = CNNClassifier(**FAST, checkpoint=tmp_path / "run.pt").fit(X, y)
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained again"))
+    again = CNNClassifier(**FAST, checkpoint=tmp_path / "run.pt").fit(X, y)
+    assert np.allclose(again.predict_proba(X[:8]), first.predict_proba(X[:8]))
+
+
+def test_checkpoint_of_other_data_is_not_reused(tmp_path):
+    X, y = colour_coded()
+    CNNClassifier(**{**FAST, "epochs": 1}, checkpoint=tmp_path / "run.pt").fit(X, y)
+    with pytest.warns(UserWarning, match="written for other parameters or data"):
+        CNNClassifier(**{**FAST, "epochs": 1}, checkpoint=tmp_path / "run.pt").fit(X[:-8], y[:-8])
+
+
+def test_class_weighted_loss_trains():
+    X, y = colour_coded()
+    clf = CNNClassifier(**FAST, class_weight="balanced").fit(X, y)
+    assert clf.score(X, y) >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"schedule": "step"}, "unknown schedule 'step'; choose one of onecycle, cosine"),
+        ({"tta": "flips"}, "unknown tta 'flips'"),
+        ({"class_weight": "inverse"}, "class_weight must be None or 'balanced'"),
+        ({"epochs": 0}, "epochs and batch_size must be positive"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    X, y = colour_coded(2)
+    with pytest.raises(ValueError, match=message):
+        CNNClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_bad_inputs_are_named():
+    X, y = colour_coded(2)
+    with pytest.raises(ValueError, match="every label is -1"):
+        CNNClassifier(**FAST).fit(X, np.full_like(y, -1))
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.7"):
+        CNNClassifier(**FAST).fit(X, y + 5)
+    with pytest.raises(ValueError, match=r"X must be uint8 images of shape \(N, H, W, 3\)"):
+        CNNClassifier(**FAST).fit(X.astype(np.float32), y)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_schedules_peak_then_reach_zero(schedule):
+    factors = [lr_factor(schedule, step, 100) for step in range(101)]
+    assert max(factors) == pytest.approx(1.0, abs=0.02)
+    assert factors[-1] == pytest.approx(0.0)
+    assert lr_factor(schedule, 1, 3) > 0  # a tiny run still trains
