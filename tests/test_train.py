@@ -117,3 +117,13 @@ def test_schedules_peak_then_reach_zero(schedule):
     assert max(factors) == pytest.approx(1.0, abs=0.02)
     assert factors[-1] == pytest.approx(0.0)
     assert lr_factor(schedule, 1, 3) > 0  # a tiny run still trains
+
+
+def test_warm_start_continues_from_the_trained_weights():
+    X, y = colour_coded()
+    cold = CNNClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    trained = CNNClassifier(**FAST, warm_start=True).fit(X, y)
+    first_weights = trained.model_.head.weight.detach().clone()
+    trained.set_params(epochs=1).fit(X, y)
+    assert trained.history_[0]["loss"] < cold.history_[0]["loss"]
+    assert not np.allclose(trained.model_.head.weight.detach(), first_weights)

@@ -4,7 +4,7 @@
 notebook runs with papermill into a temporary file; only when it succeeds does it replace
 ``reports/<stem>.ipynb`` and ``reports/<stem>.html``, so a failure leaves the previous
 report in place (the failed copy goes to ``reports/failed/`` for inspection). Progress
-bars inside the kernel are switched off (papermill's cell progress shows in the terminal).
+bars inside the kernel are switched off: they would freeze at 0 % in the saved notebook.
 ``python -m bloodssl.reports readme`` rewrites the README between its result markers.
 """
 
@@ -62,7 +62,7 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
             with mock.patch.dict(os.environ, {"TQDM_DISABLE": "1"}):
                 papermill.execute_notebook(
                     str(notebook), str(executed), parameters={"profile": profile, **parameters},
-                    cwd=str(notebook.parent), kernel_name="python3", progress_bar=True,
+                    cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
                 )  # fmt: skip
         except Exception:
             failed = reports_dir / "failed" / notebook.name

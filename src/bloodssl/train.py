@@ -87,6 +87,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     the labelled images. ``min_epoch_samples`` lets an epoch of a tiny labelled set draw
     several shuffled passes, so a 1 % subset still gets enough optimiser steps.
     ``tta='dihedral'`` averages predictions over the eight flips/rotations.
+    ``warm_start=True`` makes a second ``fit`` start from the current weights (and keep
+    their normalisation statistics) instead of a fresh network, as in scikit-learn; a
+    self-training round can then fine-tune for a few epochs instead of retraining.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         augment: bool = True,
         min_epoch_samples: int = 0,
         tta: str = "dihedral",
+        warm_start: bool = False,
         seed: int = 0,
         checkpoint: str | os.PathLike | None = None,
         num_threads: int | None = None,
@@ -121,6 +125,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.augment = augment
         self.min_epoch_samples = min_epoch_samples
         self.tta = tta
+        self.warm_start = warm_start
         self.seed = seed
         self.checkpoint = checkpoint
         self.num_threads = num_threads
@@ -143,6 +148,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         skip = {"checkpoint", "num_threads", "progress", "tta"}
         params = {k: v for k, v in self.get_params().items() if k not in skip}
         data = _fingerprint(images, labels, *(eval_set or ()))
+        if self.warm_start and hasattr(self, "model_"):
+            start = [t.numpy() for t in self.model_.state_dict().values() if t.is_floating_point()]
+            data += _fingerprint(*start)
         return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self, signature: str) -> dict | None:
@@ -181,10 +189,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
 
-        pixels = X.reshape(-1, 3) / 255.0
-        mean, std = pixels.mean(0).tolist(), (pixels.std(0) + 1e-6).tolist()
         self.classes_ = np.arange(self.n_classes)
-        self.model_ = build_model(self.model, self.n_classes, mean, std).to(memory_format=torch.channels_last)
+        if not (self.warm_start and hasattr(self, "model_")):
+            pixels = X.reshape(-1, 3) / 255.0
+            mean, std = pixels.mean(0).tolist(), (pixels.std(0) + 1e-6).tolist()
+            self.model_ = build_model(self.model, self.n_classes, mean, std).to(memory_format=torch.channels_last)
 
         images, targets = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
         counts = torch.bincount(targets, minlength=self.n_classes).clamp(min=1).float()
