@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import nbformat
+import pandas as pd
+import pytest
+
+from bloodssl import reports, results
+
+
+def _notebook(path, source: str):
+    cells = [nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(source)]  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                        "display_name": "Python 3"}})  # fmt: skip
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.notebooks
+def test_failing_notebook_leaves_the_previous_report(tmp_path):
+    out = tmp_path / "reports"
+    good = _notebook(tmp_path / "90_demo.ipynb", "print('profile is', profile)")
+    reports.execute(good, "smoke", reports_dir=out)
+    published = (out / "90_demo.ipynb").read_text()
+    assert "profile is smoke" in published and (out / "90_demo.html").is_file()
+
+    _notebook(tmp_path / "90_demo.ipynb", "raise RuntimeError('boom')")
+    with pytest.raises(Exception, match="boom"):
+        reports.execute(good, "smoke", reports_dir=out)
+    assert (out / "90_demo.ipynb").read_text() == published
+    assert "boom" in (out / "failed" / "90_demo.ipynb").read_text()
+
+
+def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=10, split="test",
+                wall_seconds=1.0, profile="default")  # fmt: skip
+    records = [row for seed, acc in enumerate([0.96, 0.98]) for row in results.rows(
+        {"accuracy": acc, "macro_f1": acc - 0.01, "auc": 0.999}, seed=seed, **keys)]  # fmt: skip
+    results.save(records, "01_demo", results_dir=tmp_path)
+    pd.DataFrame([{"notebook": "01_demo", "profile": "default", "wall_seconds": 600}]).to_csv(
+        tmp_path / "timings.csv", index=False)  # fmt: skip
+    monkeypatch.setattr(reports.paths, "RESULTS", tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n{reports.README_START}\nold\n{reports.README_END}\ntail\n")
+    reports.update_readme(readme)
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
+    assert "| supervised | cnn | 100 % | default | 2 | 97.00 ± 1.41 | 96.00 ± 1.41 | 99.90 ± 0.00 |" in text
+    assert "| 01_demo | default | 10.0 min |" in text
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        reports.update_readme(readme)

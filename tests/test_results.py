@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bloodssl import results
+from bloodssl.evaluate import evaluate
+
+KEYS = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=100, split="test",
+            wall_seconds=1.5, profile="smoke")  # fmt: skip
+
+
+def test_rows_round_trip_through_the_shared_schema(tmp_path):
+    records = results.rows({"accuracy": 0.9, "macro_f1": 0.8}, seed=0, **KEYS)
+    records += results.rows({"accuracy": 0.7, "macro_f1": 0.6}, seed=1, **KEYS)
+    path = results.save(records, "99_example", config={"epochs": 3}, results_dir=tmp_path)
+    table = results.load("99_example", results_dir=tmp_path)
+    assert list(table.columns) == list(results.COLUMNS) and len(table) == 4
+    assert json.loads((tmp_path / "99_example.json").read_text()) == {"epochs": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["99_example.csv", "99_example.json"], path
+
+    summary = results.summarize(table)
+    accuracy = summary[summary["metric"] == "accuracy"].iloc[0]
+    assert accuracy["mean"] == pytest.approx(0.8) and accuracy["n"] == 2
+    assert accuracy["std"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
+    assert results.mean_std(summary).iloc[0] == "80.00 ± 14.14"
+
+
+def test_rows_need_every_key():
+    with pytest.raises(ValueError, match="needs profile, seed"):
+        results.rows({"accuracy": 1.0}, **{k: v for k, v in KEYS.items() if k != "profile"})
+
+
+def test_frame_rejects_missing_columns():
+    with pytest.raises(ValueError, match="lack the column.*wall_seconds"):
+        results.frame([{c: 0 for c in results.COLUMNS if c != "wall_seconds"}])
+
+
+def test_missing_results_name_the_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"run notebooks/42_absent\.ipynb"):
+        results.load("42_absent", results_dir=tmp_path)
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    results.save(results.rows({"accuracy": 0.5}, seed=0, **KEYS), "99_x", results_dir=tmp_path)
+    before = (tmp_path / "99_x.csv").read_text()
+    with pytest.raises(ValueError):
+        results.save(pd.DataFrame([{"metric": "accuracy"}]), "99_x", results_dir=tmp_path)
+    assert (tmp_path / "99_x.csv").read_text() == before
+
+
+def test_evaluate_perfect_and_imperfect_predictions():
+    y = np.repeat(np.arange(8), 5)
+    perfect = evaluate(y, np.eye(8)[y])
+    assert perfect.metrics["accuracy"] == 1 and perfect.metrics["macro_f1"] == 1 and perfect.metrics["auc"] == 1
+    assert np.array_equal(perfect.confusion, np.diag([5] * 8))
+    wrong = np.eye(8)[(y + 1) % 8]
+    assert evaluate(y, wrong).metrics["accuracy"] == 0
+    assert list(perfect.per_class["class"])[0] == "basophil"
+
+
+def test_auc_is_nan_when_a_class_is_absent():
+    y = np.array([0, 1, 1, 0])
+    proba = np.full((4, 8), 1 / 8)
+    assert np.isnan(evaluate(y, proba).metrics["auc"])
+
+
+def test_evaluate_rejects_misshaped_probabilities():
+    with pytest.raises(ValueError, match=r"proba must have shape \(3, n_classes\)"):
+        evaluate(np.array([0, 1, 2]), np.ones((2, 8)))
