@@ -1,5 +1,5 @@
 """Shared fixtures. Outputs of every test (and of the notebooks that nbval and papermill
-run) go to a temporary folder, never to the committed reports/ or models/."""
+run) go to a temporary folder, never to the committed reports/, models/ or data/processed/."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 _OUTPUT = Path(tempfile.mkdtemp(prefix="bloodssl-tests-"))
 os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
 os.environ.setdefault("BLOODSSL_MODELS", str(_OUTPUT / "models"))
+os.environ.setdefault("BLOODSSL_EMBEDDINGS", str(_OUTPUT / "embeddings"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402

@@ -34,8 +34,9 @@ TTA_MODES = {"none": [(0, False)], "dihedral": [(k, f) for f in (False, True) fo
 
 
 def set_threads(num_threads: int | None = None) -> int:
-    """Use ``num_threads`` intra-op threads (default: every core) and return the count."""
-    torch.set_num_threads(num_threads or os.cpu_count() or 1)
+    """Use ``num_threads`` intra-op threads (default: every core this process may run on,
+    so ``taskset`` or a container's CPU set is respected) and return the count."""
+    torch.set_num_threads(num_threads or len(os.sched_getaffinity(0)) or 1)
     return torch.get_num_threads()
 
 
