@@ -95,7 +95,7 @@ def _load(array_path: Path, manifest_path: Path, split: Split, source: str) -> n
         what = "images" if manifest["images"] != fingerprint(split.images) else "encoder weights"
         warnings.warn(f"{array_path} was computed from other {what}; recomputing it.", stacklevel=4)
         return None
-    return np.asarray(array)
+    return np.array(array)  # read into memory: the file may be replaced while the array lives
 
 
 def _store(array: np.ndarray, array_path: Path, manifest_path: Path, manifest: dict) -> None:

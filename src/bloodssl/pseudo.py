@@ -1,8 +1,37 @@
-"""Confidence-threshold pseudo-labelling."""
+"""Confidence-threshold pseudo-labelling and self-training of the CNN.
+
+``select_confident`` picks the unlabelled rows confident enough to pseudo-label.
+``SelfTrainingCNN`` wraps a ``CNNClassifier`` in scikit-learn's semi-supervised shape
+(``fit(X, y)`` with -1 for unlabelled, like ``sklearn.semi_supervised.SelfTrainingClassifier``):
+train on the labels, pseudo-label the unlabelled images the model is sure of, fine-tune on
+the enriched set, repeat; optionally retrain a fresh network on the final enriched labels.
+Confidences are the 8-view TTA probabilities, temperature-scaled on the validation split
+(label smoothing caps raw confidences near 0.91, so a raw 0.97 threshold would pick nothing).
+``sweep`` runs methods over label fractions and seeds for notebook 04.
+"""
 
 from __future__ import annotations
 
+import copy
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from tqdm.auto import tqdm
+
+from bloodssl import results
+from bloodssl.data import Split
+from bloodssl.evaluate import Evaluation, evaluate
+from bloodssl.profiles import get_profile
+from bloodssl.splits import labelled_subset, mask_labels
+from bloodssl.supervised import checkpoint_path
+from bloodssl.train import CNNClassifier, _as_images, _as_labels
+
+SELECTIONS = ("threshold", "per_class", "top_k")
 
 
 def _check_threshold(value: float, name: str = "threshold") -> None:
@@ -46,3 +75,434 @@ def select_confident(
             keep.append(of_class[np.argsort(-confidence[of_class], kind="stable")[:top_k_per_class]])
         chosen = np.sort(np.concatenate(keep)) if keep else chosen
     return chosen, predicted[chosen]
+
+
+# -- confidences -------------------------------------------------------------------------------
+
+
+def sharpen(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """``proba`` re-tempered: ``softmax(log(proba) / temperature)``; below 1 sharpens, above 1 softens."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}; 1 leaves the probabilities unchanged")
+    logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / temperature
+    logits -= logits.max(1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y: np.ndarray, grid: np.ndarray | None = None) -> float:
+    """Temperature scaling (Guo et al., 2017): the temperature that minimises the negative
+    log-likelihood of held-out labels ``y`` under ``sharpen(proba, temperature)``."""
+    y = np.asarray(y)
+    grid = np.geomspace(0.05, 5.0, 200) if grid is None else np.asarray(grid)
+    rows = np.arange(len(y))
+    nll = [-np.log(sharpen(proba, t)[rows, y] + 1e-12).mean() for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def per_class_thresholds(proba: np.ndarray, y: np.ndarray, precision: float = 0.97) -> np.ndarray:
+    """One confidence threshold per class, tuned on held-out labels ``y`` (the validation split).
+
+    For class ``c`` it is the lowest confidence at which the predictions of ``c`` at least
+    that confident are still ``precision`` correct; 1.0 (only certain predictions) where no
+    confidence reaches it. Easy classes get low thresholds, confusable ones high.
+    """
+    _check_threshold(precision, "precision")
+    proba, y = np.asarray(proba), np.asarray(y)
+    predicted, confidence = proba.argmax(1), proba.max(1)
+    thresholds = np.ones(proba.shape[1])
+    for label in range(proba.shape[1]):
+        rows = np.flatnonzero(predicted == label)
+        order = rows[np.argsort(-confidence[rows], kind="stable")]
+        running = np.cumsum(y[order] == label) / np.arange(1, len(order) + 1)
+        reached = np.flatnonzero(running >= precision)
+        if len(reached):
+            thresholds[label] = confidence[order[reached[-1]]]
+    return thresholds
+
+
+# -- the estimator -----------------------------------------------------------------------------
+
+
+class SelfTrainingCNN(ClassifierMixin, BaseEstimator):
+    """Self-training of a ``CNNClassifier`` in scikit-learn's semi-supervised shape.
+
+    ``fit(X, y)`` trains ``estimator`` on the images whose label is not -1 (round 0), then
+    for each of ``rounds`` rounds pseudo-labels unlabelled images with the current model and
+    trains on the labels plus the pseudo-labels for ``round_epochs`` epochs: fine-tuning the
+    current network at peak learning rate ``round_lr`` (``warm_start=True``, cheap) or a
+    fresh one with the estimator's own learning rate (``warm_start=False``). Pseudo-labels
+    are re-chosen from every unlabelled image each round, so a wrong one can be corrected.
+    ``final_epochs > 0`` adds a last step that trains a fresh network from scratch on the
+    final enriched labels (free of the round-0 model's confirmation bias); the last model
+    predicts.
+
+    ``selection`` decides which predictions become labels:
+
+    - ``"threshold"``: confidence at least ``threshold``;
+    - ``"per_class"``: one threshold per class, the lowest at which that class's validation
+      predictions are ``precision`` correct (tuned on ``eval_set`` only);
+    - ``"top_k"``: class-balanced, the ``top_k * r`` most confident predictions of each
+      class in selection ``r`` (growing round by round), none below ``threshold``.
+
+    Confidences are the TTA probabilities re-tempered by ``temperature``: ``"auto"`` fits it
+    on ``eval_set`` (temperature scaling), a number fixes it (1 = raw).
+
+    After ``fit``: ``estimators_`` (the CNN of each round; the last predicts), ``rounds_``
+    (one dict per round: pseudo-labels chosen and added, their accuracy when ``y_true`` was
+    given, class counts of the enriched set, validation accuracy, seconds, images/s),
+    ``transduction_`` (the final enriched labels, -1 where none) and ``n_iter_``.
+    """
+
+    def __init__(
+        self,
+        estimator: CNNClassifier | None = None,
+        selection: str = "top_k",
+        threshold: float = 0.9,
+        precision: float = 0.97,
+        top_k: int = 500,
+        rounds: int = 3,
+        round_epochs: int = 4,
+        round_lr: float = 0.05,
+        warm_start: bool = True,
+        final_epochs: int = 0,
+        temperature: float | str = "auto",
+        checkpoint_dir: str | Path | None = None,
+        progress: bool = True,
+    ):
+        self.estimator = estimator
+        self.selection = selection
+        self.threshold = threshold
+        self.precision = precision
+        self.top_k = top_k
+        self.rounds = rounds
+        self.round_epochs = round_epochs
+        self.round_lr = round_lr
+        self.warm_start = warm_start
+        self.final_epochs = final_epochs
+        self.temperature = temperature
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+
+    def _validate_params(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; choose one of {', '.join(SELECTIONS)}")
+        _check_threshold(self.threshold)
+        _check_threshold(self.precision, "precision")
+        for name in ("top_k", "round_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("rounds", "final_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}; 0 skips that step")
+        if not (self.temperature == "auto" or (isinstance(self.temperature, int | float) and self.temperature > 0)):
+            raise ValueError(
+                f"temperature must be 'auto' (fitted on eval_set) or a positive number, got {self.temperature!r}"
+            )
+        if self.estimator is not None and not isinstance(self.estimator, CNNClassifier):
+            raise ValueError(
+                f"estimator must be a bloodssl.train.CNNClassifier (it is fine-tuned with warm_start), "
+                f"got {type(self.estimator).__name__}"
+            )
+
+    def _checkpoint(self, name: str) -> Path | None:
+        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / f"{name}.pt"
+
+    def _confidences(self, proba: np.ndarray, val_proba: np.ndarray | None, y_val) -> tuple:
+        """Re-tempered unlabelled and validation probabilities, and the temperature used."""
+        if self.temperature != "auto":
+            temperature = float(self.temperature)
+        else:
+            temperature = 1.0 if val_proba is None else fit_temperature(val_proba, y_val)
+        val = None if val_proba is None else sharpen(val_proba, temperature)
+        return sharpen(proba, temperature), val, temperature
+
+    def _select(self, proba: np.ndarray, step: int, val_proba: np.ndarray | None, y_val) -> tuple:
+        """Chosen rows, their pseudo-labels and the per-class thresholds applied."""
+        if self.selection == "per_class":
+            thresholds = per_class_thresholds(val_proba, y_val, self.precision)
+            return (*select_confident(proba, thresholds), thresholds)
+        top_k = self.top_k * step if self.selection == "top_k" else None
+        thresholds = np.full(proba.shape[1], float(self.threshold))
+        return (*select_confident(proba, self.threshold, top_k_per_class=top_k), thresholds)
+
+    def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> SelfTrainingCNN:
+        """Self-train on ``X`` with labels ``y`` (-1 for unlabelled).
+
+        ``eval_set=(X_val, y_val)`` selects each round's best epoch, fits the temperature and
+        tunes the per-class thresholds. ``y_true`` (the hidden labels of ``X``, if known) is
+        used only to log how accurate the pseudo-labels are; it never reaches training.
+        """
+        self._validate_params()
+        base = clone(self.estimator) if self.estimator is not None else CNNClassifier()
+        X = _as_images(X)
+        y = _as_labels(y, len(X), base.n_classes)
+        if y_true is not None:
+            y_true = _as_labels(y_true, len(X), base.n_classes)
+        if self.selection == "per_class" and eval_set is None:
+            raise ValueError(
+                "selection='per_class' tunes its thresholds on labelled held-out images; "
+                "pass eval_set=(X_val, y_val) (the validation split), or use selection='threshold'"
+            )
+        y_val = None if eval_set is None else np.asarray(eval_set[1])
+        unlabelled = np.flatnonzero(y < 0)
+        if base.checkpoint is None and self.checkpoint_dir is not None:
+            base.set_params(checkpoint=self._checkpoint("round0"))
+        start = time.perf_counter()
+        base.fit(X, y, eval_set=eval_set)
+
+        self.classes_ = base.classes_
+        self.estimators_, self.rounds_ = [base], []
+        val_proba = self._log(base, "supervised", y, None, eval_set, y_true)
+        enriched, chosen_before = y.copy(), np.zeros(0, int)
+        steps = self.rounds + (self.final_epochs > 0)
+        for step in tqdm(range(1, steps + 1), desc=f"self-training ({self.selection})", unit="round",
+                         disable=not self.progress or steps == 0, leave=False):  # fmt: skip
+            select_start = time.perf_counter()
+            raw = self.estimators_[-1].predict_proba(X[unlabelled])
+            proba, val_sharp, temperature = self._confidences(raw, val_proba, y_val)
+            chosen, pseudo, thresholds = self._select(proba, step, val_sharp, y_val)
+            select_seconds = time.perf_counter() - select_start
+            enriched = y.copy()
+            enriched[unlabelled[chosen]] = pseudo
+            if step <= self.rounds and self.warm_start:
+                model = copy.deepcopy(self.estimators_[-1]).set_params(
+                    warm_start=True, epochs=self.round_epochs, lr=self.round_lr,
+                    checkpoint=self._checkpoint(f"round{step}"),
+                )  # fmt: skip
+                stage = "round"
+            elif step <= self.rounds:
+                model = clone(base).set_params(epochs=self.round_epochs, checkpoint=self._checkpoint(f"round{step}"))
+                stage = "round"
+            else:
+                model = clone(base).set_params(epochs=self.final_epochs, checkpoint=self._checkpoint("final"))
+                stage = "final"
+            model.fit(X, enriched, eval_set=eval_set)
+            self.estimators_.append(model)
+            selection = {
+                "n_pseudo": len(chosen),
+                "n_added": len(np.setdiff1d(unlabelled[chosen], chosen_before)),
+                "pseudo_accuracy": float((y_true[unlabelled[chosen]] == pseudo).mean())
+                if y_true is not None and len(chosen) else np.nan,
+                "temperature": temperature,
+                "thresholds": thresholds.round(4).tolist(),
+                "select_seconds": select_seconds,
+            }  # fmt: skip
+            chosen_before = unlabelled[chosen]
+            val_proba = self._log(model, stage, enriched, selection, eval_set, y_true)
+        self.transduction_ = enriched
+        self.n_iter_ = steps
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _log(self, model: CNNClassifier, stage: str, labels: np.ndarray, selection: dict | None,
+             eval_set, y_true) -> np.ndarray | None:  # fmt: skip
+        """Append this round's record to ``rounds_``; return the model's validation probabilities."""
+        val_proba = None if eval_set is None else model.predict_proba(eval_set[0])
+        record = {
+            "round": len(self.rounds_),
+            "stage": stage,
+            "n_labels": int((labels >= 0).sum()),
+            "n_pseudo": 0,
+            "n_added": 0,
+            "pseudo_accuracy": np.nan,
+            **(selection or {}),
+            "class_counts": np.bincount(labels[labels >= 0], minlength=len(self.classes_)).tolist(),
+            "val_accuracy": np.nan if val_proba is None else float((val_proba.argmax(1) == eval_set[1]).mean()),
+            "epochs": len(model.history_),
+            "fit_seconds": model.fit_seconds_,
+            "train_images_per_second": model.train_images_per_second_,
+        }
+        self.rounds_.append(record)
+        return val_proba
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of the last model (TTA-averaged like ``CNNClassifier``)."""
+        return self.estimators_[-1].predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.predict_proba(X).argmax(1)
+
+    def staged_predict_proba(self, X) -> Iterator[np.ndarray]:
+        """The probabilities of each round's model in turn (round 0 = supervised only)."""
+        for model in self.estimators_:
+            yield model.predict_proba(X)
+
+    def transform(self, X) -> np.ndarray:
+        """Penultimate embeddings of the last model."""
+        return self.estimators_[-1].transform(X)
+
+
+# -- notebook 04: sizes, methods, sweep --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What notebook 04 runs at one profile.
+
+    The side-by-side comparison (every threshold, per-class thresholds, top-k) runs on
+    ``compare_seeds`` seeds with ``rounds`` warm rounds and no final retraining; the
+    ``headline`` method then runs on every seed of the profile with the final retraining.
+    """
+
+    fractions: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    compare_seeds: int
+    headline: str
+    base: dict = field(default_factory=dict)
+    self_training: dict = field(default_factory=dict)
+    final_epochs: int = 0
+
+
+_BASE = dict(model="cnn", class_weight="balanced", min_epoch_samples=4096)
+SIZES: dict[str, Plan] = {
+    "smoke": Plan(
+        fractions=(0.1,), thresholds=(0.5, 0.9), compare_seeds=1, headline="top_k",
+        base={**_BASE, "epochs": 2, "min_epoch_samples": 256, "batch_size": 64},
+        self_training=dict(rounds=1, round_epochs=1, top_k=10, threshold=0.5, precision=0.9),
+        final_epochs=1,
+    ),
+    "default": Plan(
+        fractions=(0.01, 0.05), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), compare_seeds=1, headline="top_k",
+        base={**_BASE, "epochs": 25},
+        self_training=dict(rounds=3, round_epochs=4, top_k=500, threshold=0.5, precision=0.97),
+        final_epochs=15,
+    ),
+    "full": Plan(
+        fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), compare_seeds=5, headline="top_k",
+        base={**_BASE, "epochs": 40},
+        self_training=dict(rounds=4, round_epochs=6, top_k=400, threshold=0.5, precision=0.97),
+        final_epochs=30,
+    ),
+}
+
+
+def plan(profile: str) -> Plan:
+    """Notebook 04's sizes for ``profile`` (smoke, default or full)."""
+    get_profile(profile)
+    return SIZES[profile]
+
+
+def methods(sizes: Plan) -> dict[str, dict]:
+    """The compared methods by name, as ``SelfTrainingCNN`` parameters (without ``estimator``)."""
+    shared = {k: v for k, v in sizes.self_training.items() if k != "threshold"}
+    out = {f"threshold-{t:g}": dict(shared, selection="threshold", threshold=t) for t in sizes.thresholds}
+    out["per_class"] = dict(shared, selection="per_class")
+    out["top_k"] = dict(shared, selection="top_k", threshold=sizes.self_training["threshold"])
+    return out
+
+
+@dataclass
+class Run:
+    """One self-trained classifier at one label fraction and seed, evaluated round by round."""
+
+    method: str
+    fraction: float
+    seed: int
+    classifier: SelfTrainingCNN
+    evaluations: dict[str, Evaluation]
+    round_evaluations: list[Evaluation]
+    inference_images_per_second: float
+
+    def rounds(self) -> pd.DataFrame:
+        """The classifier's round log with the test accuracy and macro-F1 of each round."""
+        table = pd.DataFrame(self.classifier.rounds_)
+        table["test_accuracy"] = [e.metrics["accuracy"] for e in self.round_evaluations]
+        table["test_macro_f1"] = [e.metrics["macro_f1"] for e in self.round_evaluations]
+        return table.assign(method=self.method, label_fraction=self.fraction, seed=self.seed)
+
+    def rows(self, profile: str) -> list[dict]:
+        """Tidy rows: final val/test metrics, per-round metrics (``round<r>_...``) and speed."""
+        clf = self.classifier
+        keys = dict(method=self.method, model=clf.estimators_[0].model, label_fraction=self.fraction,
+                    n_labels=clf.estimators_[0].n_labels_, seed=self.seed, profile=profile,
+                    wall_seconds=sum(m.fit_seconds_ for m in clf.estimators_)
+                    + sum(r.get("select_seconds", 0.0) for r in clf.rounds_))  # fmt: skip
+        out = []
+        for split, evaluation in self.evaluations.items():
+            out += results.rows(evaluation.metrics, split=split, **keys)
+        for record, evaluation in zip(clf.rounds_, self.round_evaluations, strict=True):
+            r = record["round"]
+            out += results.rows({f"round{r}_accuracy": evaluation.metrics["accuracy"],
+                                 f"round{r}_macro_f1": evaluation.metrics["macro_f1"]}, split="test", **keys)
+            out += results.rows({f"round{r}_pseudo_labels": record["n_pseudo"],
+                                 f"round{r}_pseudo_label_accuracy": record["pseudo_accuracy"],
+                                 f"round{r}_val_accuracy": record["val_accuracy"]}, split="train", **keys)  # fmt: skip
+        images = sum(m.train_images_per_second_ * m.fit_seconds_ for m in clf.estimators_)
+        speed = {"train_images_per_second": images / max(sum(m.fit_seconds_ for m in clf.estimators_), 1e-9),
+                 "rounds": len(clf.rounds_) - 1}  # fmt: skip
+        out += results.rows(speed, split="train", **keys)
+        out += results.rows({"inference_images_per_second": self.inference_images_per_second},
+                            split="test", **keys)  # fmt: skip
+        return out
+
+    def supervised_rows(self, profile: str) -> list[dict]:
+        """The round-0 model (labels only) as ``method='supervised'`` rows, the baseline."""
+        base = self.classifier.estimators_[0]
+        keys = dict(method="supervised", model=base.model, label_fraction=self.fraction, n_labels=base.n_labels_,
+                    seed=self.seed, profile=profile, wall_seconds=base.fit_seconds_)  # fmt: skip
+        return results.rows(self.round_evaluations[0].metrics, split="test", **keys)
+
+
+def self_train(
+    splits: Mapping[str, Split],
+    *,
+    method: str,
+    params: Mapping,
+    base: Mapping,
+    fraction: float,
+    seed: int,
+    stem: str,
+    profile: str,
+    final_epochs: int = 0,
+) -> Run:
+    """Self-train one ``method`` on ``fraction`` of the training labels and evaluate it.
+
+    The round-0 CNN's checkpoint is shared by every method at the same fraction and seed,
+    so it is trained once. The hidden training labels only feed the pseudo-label accuracy
+    log; the test split is predicted once per round, for reporting.
+    """
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
+    model = base.get("model", "cnn")
+    shared = checkpoint_path(stem, "supervised", model, fraction, seed, profile)
+    estimator = CNNClassifier(**base, seed=seed, progress=False, checkpoint=shared)
+    folder = checkpoint_path(stem, method, model, fraction, seed, profile).with_suffix("")
+    classifier = SelfTrainingCNN(estimator, **params, final_epochs=final_epochs, checkpoint_dir=folder)
+    classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels),
+                   y_true=train.labels)  # fmt: skip
+    start = time.perf_counter()
+    staged = [evaluate(test.labels, proba) for proba in classifier.staged_predict_proba(test.images)]
+    speed = len(test) * len(staged) / (time.perf_counter() - start)
+    evaluations = {"val": evaluate(val.labels, classifier.predict_proba(val.images)), "test": staged[-1]}
+    return Run(method, fraction, seed, classifier, evaluations, staged, speed)
+
+
+def sweep(
+    splits: Mapping[str, Split],
+    methods: Mapping[str, Mapping],
+    *,
+    fractions: Iterable[float],
+    seeds: Iterable[int],
+    base: Mapping,
+    stem: str,
+    profile: str,
+    final_epochs: int = 0,
+) -> tuple[list[Run], pd.DataFrame]:
+    """Every (method, fraction, seed); returns the runs and their tidy results, with the
+    round-0 supervised baseline once per (fraction, seed)."""
+    jobs = [(m, f, s) for f in fractions for s in seeds for m in methods]
+    runs = [
+        self_train(splits, method=m, params=methods[m], base=base, fraction=f, seed=s, stem=stem,
+                   profile=profile, final_epochs=final_epochs)  # fmt: skip
+        for m, f, s in tqdm(jobs, desc="self-training runs", unit="run")
+    ]
+    records = [row for run in runs for row in run.rows(profile)]
+    baselines = {(run.fraction, run.seed): run for run in runs}
+    records += [row for run in baselines.values() for row in run.supervised_rows(profile)]
+    return runs, results.frame(records)
+
+
+def round_table(runs: Iterable[Run]) -> pd.DataFrame:
+    """The round logs of ``runs`` stacked, with one column per class count of the enriched set."""
+    return pd.concat([run.rounds() for run in runs], ignore_index=True)

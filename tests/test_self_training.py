@@ -1,0 +1,138 @@
+"""SelfTrainingCNN on a colour-coded task whose answer is known: the class is the colour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bloodssl import pseudo
+from bloodssl.profiles import PROFILES
+from bloodssl.pseudo import SelfTrainingCNN
+from bloodssl.train import CNNClassifier
+
+FAST = dict(epochs=3, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=128)
+
+
+def colour_coded(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is their colour (one bit per RGB channel) plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(8), n_per_class)
+    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
+    noise = rng.integers(-30, 30, (len(labels), 28, 28, 3))
+    images = np.clip(colours[:, None, None, :] + noise, 0, 255).astype(np.uint8)
+    order = rng.permutation(len(labels))
+    return images[order], labels[order]
+
+
+@pytest.fixture(scope="module")
+def task():
+    X, y = colour_coded(12)
+    X_val, y_val = colour_coded(4, seed=1)
+    y_masked = np.full_like(y, -1)
+    for label in range(8):
+        y_masked[np.flatnonzero(y == label)[:2]] = label  # two labels per class
+    return X, y, y_masked, (X_val, y_val)
+
+
+def fit(task, **params) -> SelfTrainingCNN:
+    X, y, y_masked, eval_set = task
+    params = {"rounds": 2, "round_epochs": 1, "round_lr": 0.02, "top_k": 4, "threshold": 0.5, "progress": False,
+              **params}
+    return SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set, y_true=y)
+
+
+@pytest.mark.parametrize("selection", pseudo.SELECTIONS)
+def test_each_selection_pseudo_labels_the_colour_task_correctly(task, selection):
+    X, y, y_masked, (X_val, y_val) = task
+    clf = fit(task, selection=selection, precision=0.9)
+    pseudo_labelled = (y_masked < 0) & (clf.transduction_ >= 0)
+    assert pseudo_labelled.sum() >= 16
+    assert (clf.transduction_[pseudo_labelled] == y[pseudo_labelled]).mean() >= 0.9
+    assert (clf.transduction_[y_masked >= 0] == y_masked[y_masked >= 0]).all()
+    assert clf.score(X_val, y_val) >= 0.9
+    assert [r["round"] for r in clf.rounds_] == [0, 1, 2] and clf.n_iter_ == 2
+
+
+def test_round_log_counts_pseudo_labels_and_their_accuracy(task):
+    X, y, y_masked, _ = task
+    clf = fit(task, selection="threshold")
+    first, last = clf.rounds_[0], clf.rounds_[-1]
+    assert first["stage"] == "supervised" and first["n_pseudo"] == 0 and first["n_labels"] == 16
+    chosen = (y_masked < 0) & (clf.transduction_ >= 0)
+    assert last["n_pseudo"] == chosen.sum() and last["n_labels"] == 16 + chosen.sum()
+    assert last["pseudo_accuracy"] == pytest.approx((clf.transduction_[chosen] == y[chosen]).mean())
+    assert sum(last["class_counts"]) == last["n_labels"]
+    assert 0 <= last["val_accuracy"] <= 1 and last["train_images_per_second"] > 0
+
+
+def test_top_k_takes_k_more_per_class_each_round(task):
+    clf = fit(task, selection="top_k", top_k=2, threshold=0.2)
+    counts = [np.array(r["class_counts"]) for r in clf.rounds_]
+    assert (counts[0] == 2).all()
+    assert (counts[1] <= 2 + 2).all() and (counts[2] <= 2 + 4).all()
+    assert counts[2].sum() > counts[1].sum()
+
+
+def test_final_step_retrains_a_fresh_network_on_the_enriched_labels(task):
+    clf = fit(task, selection="threshold", rounds=1, final_epochs=2)
+    assert [r["stage"] for r in clf.rounds_] == ["supervised", "round", "final"]
+    assert clf.estimators_[-1].warm_start is False and len(clf.estimators_[-1].history_) == 2
+    assert np.allclose(clf.predict_proba(task[3][0]), clf.estimators_[-1].predict_proba(task[3][0]))
+    assert len(list(clf.staged_predict_proba(task[3][0]))) == 3
+
+
+def test_true_labels_only_reach_the_log(task):
+    X, y, y_masked, eval_set = task
+    params = dict(rounds=1, round_epochs=1, round_lr=0.02, selection="threshold", threshold=0.5, progress=False)
+    with_truth = SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set, y_true=y)
+    without = SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set)
+    assert np.array_equal(with_truth.transduction_, without.transduction_)
+    assert np.allclose(with_truth.predict_proba(X[:8]), without.predict_proba(X[:8]), atol=1e-6)
+    assert np.isnan(without.rounds_[-1]["pseudo_accuracy"])
+
+
+def test_rerun_with_checkpoints_trains_nothing(task, tmp_path, monkeypatch):
+    first = fit(task, selection="threshold", rounds=1, final_epochs=1, checkpoint_dir=tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"round0.pt", "round1.pt", "final.pt"}
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained again"))
+    again = fit(task, selection="threshold", rounds=1, final_epochs=1, checkpoint_dir=tmp_path)
+    assert np.allclose(again.predict_proba(task[3][0]), first.predict_proba(task[3][0]), atol=1e-6)
+
+
+def test_zero_rounds_is_the_supervised_estimator(task):
+    clf = fit(task, rounds=0)
+    assert len(clf.estimators_) == 1 and (clf.transduction_ == task[2]).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"threshold": 0}, r"threshold must be in \(0, 1\], got 0"),
+        ({"threshold": 1.5}, r"threshold must be in \(0, 1\], got 1.5"),
+        ({"precision": 0.0}, r"precision must be in \(0, 1\], got 0.0"),
+        ({"selection": "entropy"}, r"unknown selection 'entropy'; choose one of threshold, per_class, top_k"),
+        ({"rounds": -1}, "rounds must be 0 or more, got -1"),
+        ({"top_k": 0}, "top_k must be at least 1, got 0"),
+        ({"temperature": "hot"}, "temperature must be 'auto'"),
+        ({"estimator": "cnn"}, "estimator must be a bloodssl.train.CNNClassifier"),
+    ],
+)
+def test_bad_parameters_are_refused_before_training(task, params, message):
+    X, _, y_masked, _ = task
+    with pytest.raises(ValueError, match=message):
+        SelfTrainingCNN(**params).fit(X, y_masked)
+
+
+def test_per_class_selection_needs_a_validation_split(task):
+    X, _, y_masked, _ = task
+    with pytest.raises(ValueError, match=r"per_class' tunes its thresholds .* pass eval_set"):
+        SelfTrainingCNN(CNNClassifier(**FAST), selection="per_class").fit(X, y_masked)
+
+
+def test_every_profile_has_notebook_sizes_and_an_unknown_one_is_refused():
+    assert set(pseudo.SIZES) == set(PROFILES)
+    sizes = pseudo.plan("default")
+    assert {"threshold-0.5", "threshold-0.99", "per_class", "top_k"} <= set(pseudo.methods(sizes))
+    assert sizes.headline in pseudo.methods(sizes)
+    with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
+        pseudo.plan("huge")
