@@ -35,6 +35,17 @@ def make_arrays(sizes=None, seed: int = 0) -> dict[str, np.ndarray]:
     return arrays
 
 
+def colour_coded(n_per_class: int = 24, seed: int = 0, noise: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is their colour (one bit per RGB channel) plus uniform noise of +- ``noise``."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(8), n_per_class)
+    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
+    jitter = rng.integers(-noise, noise, (len(labels), 28, 28, 3))
+    images = np.clip(colours[:, None, None, :] + jitter, 0, 255).astype(np.uint8)
+    order = rng.permutation(len(labels))
+    return images[order], labels[order]
+
+
 @pytest.fixture
 def small_npz(tmp_path) -> Path:
     """A small, valid (but not official) .npz file."""

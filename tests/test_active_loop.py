@@ -5,26 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import colour_coded
 
 from bloodssl.active import ActiveLoop, FileOracle, LabelsPending
 from bloodssl.active.study import SIZES, Run, expand, study_size
 from bloodssl.train import CNNClassifier
 
-
-def colour_coded(n_per_class: int, seed: int = 0):
-    """Images whose class is their colour (one bit per RGB channel) plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(8), n_per_class)
-    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
-    noise = rng.integers(-60, 60, (len(labels), 28, 28, 3))
-    images = np.clip(colours[:, None, None, :] + noise, 0, 255).astype(np.uint8)
-    order = rng.permutation(len(labels))
-    return images[order], labels[order]
-
-
-X, Y = colour_coded(12)
-VAL = colour_coded(3, seed=1)
-TEST = colour_coded(3, seed=2)
+X, Y = colour_coded(12, noise=60)
+VAL = colour_coded(3, seed=1, noise=60)
+TEST = colour_coded(3, seed=2, noise=60)
 FIRST_OF_EACH_CLASS = np.unique(Y, return_index=True)[1]
 START = np.where(np.isin(np.arange(len(Y)), FIRST_OF_EACH_CLASS), Y, -1)
 LEARNER = CNNClassifier(epochs=2, batch_size=32, lr=0.05, min_epoch_samples=64, class_weight="balanced",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import colour_coded
 
 from bloodssl import pseudo
 from bloodssl.profiles import PROFILES
@@ -12,16 +13,6 @@ from bloodssl.train import CNNClassifier
 
 FAST = dict(epochs=3, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=128)
 
-
-def colour_coded(n_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Images whose class is their colour (one bit per RGB channel) plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(8), n_per_class)
-    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
-    noise = rng.integers(-30, 30, (len(labels), 28, 28, 3))
-    images = np.clip(colours[:, None, None, :] + noise, 0, 255).astype(np.uint8)
-    order = rng.permutation(len(labels))
-    return images[order], labels[order]
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import colour_coded
 
 from bloodssl.train import CNNClassifier, lr_factor
-
-
-def colour_coded(n_per_class: int = 24, seed: int = 0):
-    """Images whose class is their colour (one bit per RGB channel) plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(8), n_per_class)
-    colours = np.stack([(labels >> bit) & 1 for bit in range(3)], axis=1) * 160 + 40
-    noise = rng.integers(-30, 30, (len(labels), 28, 28, 3))
-    images = np.clip(colours[:, None, None, :] + noise, 0, 255).astype(np.uint8)
-    order = rng.permutation(len(labels))
-    return images[order], labels[order]
-
 
 FAST = dict(epochs=4, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1)
 

@@ -226,6 +226,17 @@ class SelfTrainingCNN(ClassifierMixin, BaseEstimator):
         thresholds = np.full(proba.shape[1], float(self.threshold))
         return (*select_confident(proba, self.threshold, top_k_per_class=top_k), thresholds)
 
+    def _next_model(self, step: int, base: CNNClassifier) -> tuple[CNNClassifier, str]:
+        """The (unfitted) network of selection ``step`` and its stage name."""
+        if step > self.rounds:
+            return clone(base).set_params(epochs=self.final_epochs, checkpoint=self._checkpoint("final")), "final"
+        checkpoint = self._checkpoint(f"round{step}")
+        if not self.warm_start:
+            return clone(base).set_params(epochs=self.round_epochs, checkpoint=checkpoint), "round"
+        model = copy.deepcopy(self.estimators_[-1])
+        model.set_params(warm_start=True, epochs=self.round_epochs, lr=self.round_lr, checkpoint=checkpoint)
+        return model, "round"
+
     def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> SelfTrainingCNN:
         """Self-train on ``X`` with labels ``y`` (-1 for unlabelled).
 
@@ -265,18 +276,7 @@ class SelfTrainingCNN(ClassifierMixin, BaseEstimator):
             select_seconds = time.perf_counter() - select_start
             enriched = y.copy()
             enriched[unlabelled[chosen]] = pseudo
-            if step <= self.rounds and self.warm_start:
-                model = copy.deepcopy(self.estimators_[-1]).set_params(
-                    warm_start=True, epochs=self.round_epochs, lr=self.round_lr,
-                    checkpoint=self._checkpoint(f"round{step}"),
-                )  # fmt: skip
-                stage = "round"
-            elif step <= self.rounds:
-                model = clone(base).set_params(epochs=self.round_epochs, checkpoint=self._checkpoint(f"round{step}"))
-                stage = "round"
-            else:
-                model = clone(base).set_params(epochs=self.final_epochs, checkpoint=self._checkpoint("final"))
-                stage = "final"
+            model, stage = self._next_model(step, base)
             model.fit(X, enriched, eval_set=eval_set)
             self.estimators_.append(model)
             selection = {

@@ -36,7 +36,7 @@ from bloodssl.data import Split, to_tensor
 from bloodssl.io import atomic_path
 from bloodssl.models import build_model
 from bloodssl.profiles import get_profile
-from bloodssl.train import lr_factor, set_threads
+from bloodssl.train import lr_factor, restore_training, set_threads, training_state
 
 #: Epochs of SimCLR per profile. A SimCLR step costs 2.35x the CPU time per image of a
 #: supervised step (two views, measured), so ~700 training images/s on 2 free cores where
@@ -201,11 +201,7 @@ class SimCLREncoder(TransformerMixin, BaseEstimator):
         if state is None:
             state = {"signature": self.signature_, "epoch": 0, "history": [], "seconds": 0.0}
         else:
-            self.model_.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            generator.set_state(state["generator"])
+            restore_training(state, self.model_, optimizer, scheduler, generator)
 
         bar = tqdm(range(state["epoch"], self.epochs), desc=f"SimCLR {self.model} seed {self.seed}",
                    unit="epoch", disable=not self.progress, leave=False)  # fmt: skip
@@ -228,9 +224,7 @@ class SimCLREncoder(TransformerMixin, BaseEstimator):
                       "images_per_second": steps_per_epoch * batch_size / seconds}  # fmt: skip
             state["history"].append(record)
             state["seconds"] += seconds
-            state.update(epoch=epoch + 1, model=self.model_.state_dict(), optimizer=optimizer.state_dict(),
-                         scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state(),
-                         generator=generator.get_state())  # fmt: skip
+            state.update(epoch=epoch + 1, **training_state(self.model_, optimizer, scheduler, generator))
             if self.checkpoint is not None:
                 with atomic_path(self.checkpoint) as tmp:
                     torch.save(state, tmp)

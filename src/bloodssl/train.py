@@ -56,6 +56,22 @@ def lr_factor(schedule: str, step: int, total: int, warmup: float = 0.2) -> floa
     return (1 - progress) / (1 - warmup)
 
 
+def training_state(model, optimizer, scheduler, generator: torch.Generator) -> dict:
+    """Everything a resumed run needs to continue bit for bit (weights, optimiser,
+    schedule and both random streams), for a per-epoch checkpoint."""
+    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                torch_rng=torch.get_rng_state(), generator=generator.get_state())  # fmt: skip
+
+
+def restore_training(state: dict, model, optimizer, scheduler, generator: torch.Generator) -> None:
+    """Load what ``training_state`` saved back into a fresh run."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["generator"])
+
+
 def _as_images(X) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
@@ -219,11 +235,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             state = {"signature": signature, "epoch": 0, "history": [], "best_score": -1.0,
                      "best_epoch": 0, "best_model": None, "seconds": 0.0}  # fmt: skip
         else:
-            self.model_.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            generator.set_state(state["generator"])
+            restore_training(state, self.model_, optimizer, scheduler, generator)
 
         bar = tqdm(range(state["epoch"], self.epochs), desc=f"{self.model} seed {self.seed}",
                    unit="epoch", disable=not self.progress, leave=False)  # fmt: skip
@@ -242,9 +254,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 state["best_model"] = copy.deepcopy(self.model_.state_dict())
             state["seconds"] += time.perf_counter() - start
             state["history"].append(record)
-            state.update(epoch=epoch + 1, model=self.model_.state_dict(), optimizer=optimizer.state_dict(),
-                         scheduler=scheduler.state_dict(), torch_rng=torch.get_rng_state(),
-                         generator=generator.get_state())  # fmt: skip
+            state.update(epoch=epoch + 1, **training_state(self.model_, optimizer, scheduler, generator))
             self._save_checkpoint(state)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{record.get('val_accuracy', float('nan')):.4f}",
                             img_s=f"{record['images_per_second']:.0f}")  # fmt: skip
