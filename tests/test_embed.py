@@ -164,3 +164,24 @@ def test_names_with_dots_get_their_own_files(tmp_path):
     assert arrays["train"].shape[0] == 20 and arrays["val"].shape[0] == 12
     assert sorted(p.name for p in (tmp_path / "smoke").glob("*.npy")) == [
         "cnn_0.05-seed0-train.npy", "cnn_0.05-seed0-val.npy"]  # fmt: skip
+
+
+def test_few_label_cnn_embeddings_are_trained_once_per_subset_then_reused(tmp_path, monkeypatch):
+    from conftest import colour_coded
+
+    from bloodssl.train import CNNClassifier
+
+    monkeypatch.setenv(embed.ENV, str(tmp_path))
+    images, labels = colour_coded(12)
+    splits = {"train": Split("train", images, labels), "val": Split("val", *colour_coded(3, seed=1)),
+              "test": Split("test", *colour_coded(3, seed=2))}  # fmt: skip
+    embeddings = embed.labelled_cnn_embeddings(splits, profile="smoke", batch_size=16, tta="none", progress=False)
+    first = embeddings(0.25, 7)
+    assert {name: array.shape for name, array in first.items()} == {"train": (96, 128), "val": (24, 128),
+                                                                   "test": (24, 128)}  # fmt: skip
+    assert (tmp_path / "smoke" / "cnn_0.25-seed7-test.json").is_file()
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained again"))
+    assert np.array_equal(embeddings(0.25, 7)["test"], first["test"])
+    classifier = embed.few_label_cnn(splits, fraction=0.25, seed=7, profile="smoke", batch_size=16, tta="none",
+                                     progress=False)  # fmt: skip
+    assert classifier.n_labels_ == 24  # a quarter of each class, nothing more

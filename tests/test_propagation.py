@@ -93,3 +93,20 @@ def test_sweep_writes_tidy_rows_and_class_shares():
     assert (accuracy["value"] == 1.0).all()
     assert len(chosen) == 2 * 4 and set(chosen["gamma"].dropna()) == {10.0}
     assert np.allclose(shares.groupby(["method", "seed"])["propagated"].sum(), 1.0)
+
+
+def test_sweep_calls_an_embedding_function_once_per_fraction_and_seed():
+    X, y = blobs(n_classes=8, n_per_blob=30)
+    X_val, y_val = blobs(n_classes=8, n_per_blob=5, seed=1)
+    calls = []
+
+    def learnt(fraction: float, seed: int) -> dict:
+        calls.append((fraction, seed))
+        return {"train": X, "val": X_val, "test": X_val}
+
+    grid = {"rbf": {"gamma": [10.0]}, "knn": {"n_neighbors": [5]}, "alpha": {"alpha": [0.2]}}
+    labels = {"train": y, "val": y_val, "test": y_val}
+    table, _, _ = propagation.sweep({"learnt": learnt}, labels, fractions=[0.05, 0.1], seeds=[3], profile="smoke",
+                                    kernels=["knn"], grid=grid)  # fmt: skip
+    assert calls == [(0.05, 3), (0.1, 3)]
+    assert set(table["model"]) == {"learnt"} and set(table["label_fraction"]) == {0.05, 0.1}

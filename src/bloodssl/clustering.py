@@ -36,16 +36,13 @@ PROJECTIONS = ("pca", "tsne", "umap")
 ONE_THREAD = threadpool_limits.wrap(limits=1)
 
 #: Sizes of notebook 02 per profile: PCA components before clustering, points in the 2-D
-#: maps (t-SNE is quadratic, so the test split is subsampled), the k of the KMeans sweep,
-#: DBSCAN's ``min_samples``, and the images per epoch of the few-label reference CNN
-#: (``CNNClassifier.min_epoch_samples``: a 5 % subset alone gives too few steps).
+#: maps (t-SNE is quadratic, so the test split is subsampled), the k of the KMeans sweep
+#: and DBSCAN's ``min_samples``.
 SIZES: dict[str, dict] = {
-    "smoke": {"n_components": 16, "map_points": 160, "ks": range(2, 11), "min_samples": 5, "cnn_epoch_samples": 0},
-    "default": {"n_components": 32, "map_points": 2000, "ks": range(2, 16), "min_samples": 10,
-                "cnn_epoch_samples": 2048},
-    "full": {"n_components": 32, "map_points": None, "ks": range(2, 21), "min_samples": 10,
-             "cnn_epoch_samples": 2048},
-}  # fmt: skip
+    "smoke": {"n_components": 16, "map_points": 160, "ks": range(2, 11), "min_samples": 5},
+    "default": {"n_components": 32, "map_points": 2000, "ks": range(2, 16), "min_samples": 10},
+    "full": {"n_components": 32, "map_points": None, "ks": range(2, 21), "min_samples": 10},
+}
 
 
 def sizes(profile: str) -> dict:

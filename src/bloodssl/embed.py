@@ -1,8 +1,9 @@
 """Embeddings of every split, cached as ``.npy`` files with a JSON manifest.
 
-Four sources: raw pixels (the floor), the supervised CNN (``CNNClassifier.transform``),
-the self-supervised SimCLR encoder (``bloodssl.selfsup``) and, only when the user has the
-file on disk, torchvision's ImageNet ResNet-18 (nothing is ever downloaded).
+Four sources: raw pixels (the floor), the CNN trained on a labelled subset only
+(``few_label_cnn``, ``CNNClassifier.transform``), the self-supervised SimCLR encoder
+(``bloodssl.selfsup``) and, only when the user has the file on disk, torchvision's
+ImageNet ResNet-18 (nothing is ever downloaded).
 
 A cache entry is ``<dir>/<profile>/<name>-seed<seed>-<split>.npy`` plus a ``.json``
 manifest naming the embedding, seed, split, profile, shape, the md5 of the split's
@@ -29,14 +30,22 @@ import torchvision
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch import nn
 
-from bloodssl import paths
+from bloodssl import paths, supervised
 from bloodssl.data import Split, to_tensor
 from bloodssl.io import atomic_path
+from bloodssl.profiles import get_profile
+from bloodssl.splits import labelled_subset, mask_labels
+from bloodssl.train import CNNClassifier
 
 ENV = "BLOODSSL_EMBEDDINGS"
 IMAGENET_ENV = "BLOODSSL_IMAGENET_WEIGHTS"
 #: The file name torchvision gives the ImageNet weights of ResNet-18 in its hub cache.
 RESNET18_FILE = "resnet18-f37072fd.pth"
+#: Checkpoints of the few-label CNNs live in ``models/labelled_cnn/``, shared by notebooks 02 and 03.
+CNN_STEM = "labelled_cnn"
+#: ``CNNClassifier.min_epoch_samples`` of the few-label CNN per profile: a 1-10 % subset
+#: alone gives too few optimiser steps per epoch.
+CNN_EPOCH_SAMPLES: dict[str, int] = {"smoke": 0, "default": 2048, "full": 2048}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -152,6 +161,34 @@ def encoder_embeddings(
     """``encoder.transform`` of every split (a fitted ``CNNClassifier``, ``SimCLREncoder`` or
     ``ImageNetEncoder``), cached under ``name`` and the encoder's weight signature."""
     return extract(name, splits, encoder.transform, source=signature(encoder), seed=seed, profile=profile, **kwargs)
+
+
+def few_label_cnn(splits: Mapping[str, Split], *, fraction: float, seed: int, profile: str, **params) -> CNNClassifier:
+    """The CNN trained on the nested labelled subset (``fraction``, ``seed``) of the training
+    split only, selected on the validation split; ``profile`` sets the epochs and images per
+    epoch. Checkpointed under ``models/labelled_cnn/``, so a second call loads it."""
+    run = get_profile(profile)
+    params = {"epochs": run.epochs, "min_epoch_samples": CNN_EPOCH_SAMPLES[run.name], **params}
+    train, val = splits["train"], splits["val"]
+    labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
+    checkpoint = supervised.checkpoint_path(CNN_STEM, "supervised", params.get("model", "cnn"), fraction, seed, profile)
+    classifier = CNNClassifier(seed=seed, checkpoint=checkpoint, **params)
+    return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+
+
+def labelled_cnn_embeddings(
+    splits: Mapping[str, Split], *, profile: str, **params
+) -> Callable[[float, int], dict[str, np.ndarray]]:
+    """A function of ``(fraction, seed)`` giving every split's embeddings from the
+    ``few_label_cnn`` of that labelled subset (trained or loaded, then cached as
+    ``cnn_<fraction>``): the embedding a graph method may use at that fraction, since
+    it has seen no label beyond the subset."""
+
+    def embeddings(fraction: float, seed: int) -> dict[str, np.ndarray]:
+        classifier = few_label_cnn(splits, fraction=fraction, seed=seed, profile=profile, **params)
+        return encoder_embeddings(f"cnn_{fraction:g}", classifier, splits, seed=seed, profile=profile)
+
+    return embeddings
 
 
 def imagenet_weights(path: str | os.PathLike | None = None) -> Path | None:
