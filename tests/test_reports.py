@@ -49,6 +49,26 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
     assert "| 01_demo | default | 10.0 min |" in text
 
 
+def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tmp_path):
+    keys = dict(model="cnn", label_fraction=0.05, n_labels=10, wall_seconds=1.0, profile="default")
+    scores = {"a": {"val": 0.90, "test": 0.97}, "b": {"val": 0.95, "test": 0.93}}  # a wins on test, b on val
+    records = [row for method, split_scores in scores.items() for split, acc in split_scores.items()
+               for seed in range(3) for row in results.rows({"accuracy": acc}, method=method, split=split, seed=seed,
+                                                            **keys)]  # fmt: skip
+    results.save(records, "03_demo", results_dir=tmp_path)
+    targets = [
+        reports.Target("03_demo", "best at 5 %", 0.90, 0.05),
+        reports.Target("03_demo", "best", 0.95, 0.05),
+        reports.Target("03_demo", "at 1 %", 0.9, 0.01),
+        reports.Target("09_missing", "nothing", 0.5, 0.05),
+    ]
+    table = reports.target_table(tmp_path, targets)
+    assert table["method"].tolist()[:2] == ["b (cnn)", "b (cnn)"] and table["seeds"].tolist()[:2] == [3, 3]
+    assert table["measured"].tolist()[:2] == ["93.00 ± 0.00", "93.00 ± 0.00"]
+    assert table["met"].tolist() == ["yes", "no", "no matching results", "no results yet"]
+    assert table["target"][0] == "best at 5 % ≥ 90 %"
+
+
 def test_readme_without_markers_is_refused(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# no markers\n")
