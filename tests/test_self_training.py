@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 from conftest import colour_coded
 
 from bloodssl import pseudo
 from bloodssl.profiles import PROFILES
-from bloodssl.pseudo import SelfTrainingCNN
+from bloodssl.pseudo import SelfTrainingCNN, StrongAugment, cached_proba
 from bloodssl.train import CNNClassifier
 
 FAST = dict(epochs=3, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=128)
-
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +29,18 @@ def task():
 
 def fit(task, **params) -> SelfTrainingCNN:
     X, y, y_masked, eval_set = task
-    params = {"rounds": 2, "round_epochs": 1, "round_lr": 0.02, "top_k": 4, "threshold": 0.5, "progress": False,
-              **params}
+    # warm rounds and no strong views: colour jitter would erase this task's signal
+    params = {
+        "rounds": 2,
+        "round_epochs": 1,
+        "warm_start": True,
+        "round_lr": 0.02,
+        "strong_views": 0,
+        "top_k": 4,
+        "threshold": 0.5,
+        "progress": False,
+        **params,
+    }
     return SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set, y_true=y)
 
 
@@ -46,13 +58,15 @@ def test_each_selection_pseudo_labels_the_colour_task_correctly(task, selection)
 
 def test_round_log_counts_pseudo_labels_and_their_accuracy(task):
     X, y, y_masked, _ = task
-    clf = fit(task, selection="threshold")
+    clf = fit(task, selection="threshold", strong_views=2)
     first, last = clf.rounds_[0], clf.rounds_[-1]
     assert first["stage"] == "supervised" and first["n_pseudo"] == 0 and first["n_labels"] == 16
     chosen = (y_masked < 0) & (clf.transduction_ >= 0)
     assert last["n_pseudo"] == chosen.sum() and last["n_labels"] == 16 + chosen.sum()
     assert last["pseudo_accuracy"] == pytest.approx((clf.transduction_[chosen] == y[chosen]).mean())
     assert sum(last["class_counts"]) == last["n_labels"]
+    repeats = math.ceil(0.1 * 2 * last["n_pseudo"] / (0.9 * 16))  # labelled_share=0.1 of 2 strong views each
+    assert last["train_set"] == clf.estimators_[-1].n_labels_ == 16 * repeats + 2 * last["n_pseudo"]
     assert 0 <= last["val_accuracy"] <= 1 and last["train_images_per_second"] > 0
 
 
@@ -74,7 +88,7 @@ def test_final_step_retrains_a_fresh_network_on_the_enriched_labels(task):
 
 def test_true_labels_only_reach_the_log(task):
     X, y, y_masked, eval_set = task
-    params = dict(rounds=1, round_epochs=1, round_lr=0.02, selection="threshold", threshold=0.5, progress=False)
+    params = dict(rounds=1, round_epochs=1, selection="threshold", threshold=0.5, progress=False)
     with_truth = SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set, y_true=y)
     without = SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set)
     assert np.array_equal(with_truth.transduction_, without.transduction_)
@@ -88,6 +102,42 @@ def test_rerun_with_checkpoints_trains_nothing(task, tmp_path, monkeypatch):
     monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained again"))
     again = fit(task, selection="threshold", rounds=1, final_epochs=1, checkpoint_dir=tmp_path)
     assert np.allclose(again.predict_proba(task[3][0]), first.predict_proba(task[3][0]), atol=1e-6)
+
+
+def test_warm_rounds_fine_tune_the_previous_network(task):
+    clf = fit(task, selection="threshold", rounds=1, warm_start=True, round_lr=0.02, strong_views=0)
+    student = clf.estimators_[1]
+    assert student.warm_start and student.lr == 0.02 and student is not clf.estimators_[0]
+    n_pseudo = clf.rounds_[1]["n_pseudo"]  # without strong views the pseudo-labelled images are used once
+    assert clf.rounds_[1]["train_set"] == 16 * math.ceil(0.1 * n_pseudo / (0.9 * 16)) + n_pseudo
+
+
+def test_noisy_students_are_fresh_networks_trained_on_strong_views(task):
+    clf = fit(task, selection="threshold", rounds=1, warm_start=False, round_epochs=2, strong_views=1)
+    teacher, student = clf.estimators_
+    assert not student.warm_start and len(student.history_) == 2
+    first = next(iter(student.model_.state_dict().values()))
+    assert not np.allclose(first.numpy(), next(iter(teacher.model_.state_dict().values())).numpy())
+    n_pseudo = clf.rounds_[1]["n_pseudo"]
+    assert clf.rounds_[1]["train_set"] == 16 * math.ceil(0.1 * n_pseudo / (0.9 * 16)) + n_pseudo
+
+
+def test_strong_views_keep_shape_and_type_and_are_reproducible(task):
+    images = task[0][:16]
+    first = StrongAugment()(images, torch.Generator().manual_seed(3))
+    again = StrongAugment()(images, torch.Generator().manual_seed(3))
+    assert first.shape == images.shape and first.dtype == np.uint8
+    assert np.array_equal(first, again) and not np.array_equal(first, images)
+    grey = StrongAugment(max_shift=0, jitter=0.0, cutout=56)(images, torch.Generator().manual_seed(0))
+    assert (grey == 128).all()  # a cutout twice the image covers it from any centre
+
+
+def test_cached_proba_predicts_once_for_the_same_weights_and_images(task, monkeypatch):
+    clf = fit(task, rounds=0)
+    X_val = task[3][0]
+    first = cached_proba(clf.estimators_[0], X_val)
+    monkeypatch.setattr(CNNClassifier, "predict_proba", lambda *a: pytest.fail("predicted again"))
+    assert np.array_equal(cached_proba(clf.estimators_[0], X_val), first)
 
 
 def test_zero_rounds_is_the_supervised_estimator(task):
@@ -104,6 +154,8 @@ def test_zero_rounds_is_the_supervised_estimator(task):
         ({"selection": "entropy"}, r"unknown selection 'entropy'; choose one of threshold, per_class, top_k"),
         ({"rounds": -1}, "rounds must be 0 or more, got -1"),
         ({"top_k": 0}, "top_k must be at least 1, got 0"),
+        ({"strong_views": -2}, "strong_views must be 0 or more, got -2"),
+        ({"labelled_share": 1.0}, r"labelled_share must be in \[0, 1\), got 1.0"),
         ({"temperature": "hot"}, "temperature must be 'auto'"),
         ({"estimator": "cnn"}, "estimator must be a bloodssl.train.CNNClassifier"),
     ],
