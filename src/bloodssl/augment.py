@@ -71,6 +71,19 @@ def colour_jitter(
     return out.clamp_(0, 1)
 
 
+def random_cutout(images: torch.Tensor, size: int, generator: torch.Generator, fill: float = 0.5) -> torch.Tensor:
+    """Fill a ``size`` x ``size`` square (clipped at the border) around a random centre of
+    each image with grey ``fill``; 0 leaves the batch as it is."""
+    if size == 0:
+        return images
+    n, _, height, width = images.shape
+    cy = torch.randint(0, height, (n,), generator=generator)
+    cx = torch.randint(0, width, (n,), generator=generator)
+    rows = (torch.arange(height).view(1, -1, 1) - cy.view(-1, 1, 1)).abs() <= size // 2
+    cols = (torch.arange(width).view(1, 1, -1) - cx.view(-1, 1, 1)).abs() <= size // 2
+    return images.masked_fill((rows & cols).unsqueeze(1), fill)
+
+
 @dataclass(frozen=True)
 class CellAugment:
     """Random dihedral transform, shift and colour jitter of a batch in [0, 1]."""

@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from tqdm.auto import tqdm
 
 from bloodssl import results
-from bloodssl.augment import colour_jitter, random_dihedral, random_shift
+from bloodssl.augment import colour_jitter, random_cutout, random_dihedral, random_shift
 from bloodssl.data import Split, to_tensor
 from bloodssl.evaluate import Evaluation, evaluate
 from bloodssl.profiles import get_profile
@@ -144,14 +144,7 @@ class StrongAugment:
 
     def __call__(self, images: np.ndarray, generator: torch.Generator) -> np.ndarray:
         x = random_shift(random_dihedral(to_tensor(images), generator), self.max_shift, generator)
-        x = colour_jitter(x, self.jitter, self.jitter, self.jitter, generator)
-        if self.cutout:
-            n, _, height, width = x.shape
-            cy = torch.randint(0, height, (n,), generator=generator)
-            cx = torch.randint(0, width, (n,), generator=generator)
-            rows = (torch.arange(height).view(1, -1, 1) - cy.view(-1, 1, 1)).abs() <= self.cutout // 2
-            cols = (torch.arange(width).view(1, 1, -1) - cx.view(-1, 1, 1)).abs() <= self.cutout // 2
-            x = x.masked_fill((rows & cols).unsqueeze(1), 0.5)
+        x = random_cutout(colour_jitter(x, self.jitter, self.jitter, self.jitter, generator), self.cutout, generator)
         return x.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

@@ -39,7 +39,6 @@ HEADLINE_METRICS = {
     "nmi": ("NMI", 1.0, 3),
     "silhouette": ("silhouette", 1.0, 3),
 }
-PERCENT_METRICS = {metric for metric, (_, scale, _) in HEADLINE_METRICS.items() if scale == 100.0}
 
 
 def notebooks(folder: Path | None = None) -> list[Path]:
@@ -166,7 +165,7 @@ def target_table(results_dir: Path | None = None, targets: Sequence[Target] = TA
     results_dir = Path(results_dir or paths.RESULTS)
     out = []
     for target in targets:
-        scale, digits = (100.0, 2) if target.metric in PERCENT_METRICS else (1.0, 3)
+        _, scale, digits = HEADLINE_METRICS[target.metric]
         goal = f"{target.goal * scale:g}" + (" %" if scale == 100.0 else "")
         row = {"notebook": target.stem, "target": f"{target.claim} ≥ {goal}",
                "method": "", "seeds": "", "measured": "", "met": "no results yet"}  # fmt: skip
