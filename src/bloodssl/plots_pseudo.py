@@ -87,3 +87,23 @@ def accuracy_by_method(summary: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
+
+
+TRAINING_PANELS = {
+    "mask_rate": "share of unlabelled images above the threshold",
+    "pseudo_accuracy": "accuracy of those pseudo-labels",
+    "val_accuracy": "validation accuracy (averaged weights)",
+}
+
+
+def training_curves(history: pd.DataFrame) -> Figure:
+    """FixMatch step by step, one line per method and label fraction (mean and spread over seeds): how
+    many unlabelled images pass the threshold, how often their pseudo-label is right, and
+    the validation accuracy of the averaged weights."""
+    fig, axes = plt.subplots(1, len(TRAINING_PANELS), figsize=(4.6 * len(TRAINING_PANELS), 3.4))
+    history = history.assign(run=history["method"] + ", " + history["label_fraction"].map("{:.0%}".format) + " labels")
+    for ax, (column, title) in zip(axes, TRAINING_PANELS.items(), strict=True):
+        sns.lineplot(history, x="step", y=column, hue="run", errorbar=("pi", 100), ax=ax, legend=ax is axes[-1])
+        ax.set(title=title, ylabel="")
+    fig.tight_layout()
+    return fig

@@ -152,8 +152,8 @@ TARGETS = (
     Target("02_embeddings_and_clustering", "KMeans on SimCLR embeddings, test ARI", 0.40, 0.0, "kmeans", "simclr",
            "ari"),
     Target("03_label_propagation", "best graph method at 5 % labels, test accuracy", 0.90, 0.05),
-    Target("04_pseudo_labelling", "best self-training at 5 % labels, test accuracy", 0.95, 0.05),
-    Target("04_pseudo_labelling", "best self-training at 1 % labels, test accuracy", 0.92, 0.01),
+    Target("04_pseudo_labelling", "best pseudo-labelling method at 5 % labels, test accuracy", 0.95, 0.05),
+    Target("04_pseudo_labelling", "best pseudo-labelling method at 1 % labels, test accuracy", 0.92, 0.01),
     Target("05_ssl_active_learning", "SSL+AL from 1 % to 2 % labels (round 3), test accuracy", 0.96, 0.01,
            "ssl_al round=3"),
 )  # fmt: skip
