@@ -16,8 +16,6 @@ more than the 28x28 network itself. The batched tensor augmentation of
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,22 +24,22 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from bloodssl.augment import CellAugment
 from bloodssl.data import to_tensor
-from bloodssl.io import atomic_path
 from bloodssl.pseudo import Run, StagedNetworks, StrongAugment, _check_threshold
 from bloodssl.train import (
     CNNClassifier,
-    _as_images,
-    _as_labels,
     _fingerprint,
+    load_checkpoint,
     lr_factor,
     restore_training,
+    save_checkpoint,
     set_threads,
+    signature,
     training_state,
 )
 
@@ -130,8 +128,7 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in {"estimator", "checkpoint_dir",
                                                                                     "progress"}}  # fmt: skip
         start = [t.numpy() for t in base.model_.state_dict().values() if t.is_floating_point()]
-        data = _fingerprint(X, y, *(eval_set or ()), *start)
-        return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
+        return signature(params, _fingerprint(X, y, *(eval_set or ()), *start))
 
     def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> FixMatchCNN:
         """Train on ``X`` with labels ``y`` (-1 for unlabelled).
@@ -141,22 +138,11 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         accurate the pseudo-labels are; it never reaches training.
         """
         self._validate_params()
-        base = clone(self.estimator) if self.estimator is not None else CNNClassifier()
-        X = _as_images(X)
-        y = _as_labels(y, len(X), base.n_classes)
-        unlabelled = np.flatnonzero(y < 0)
-        if not len(unlabelled):
+        if not (np.asarray(y) < 0).any():
             raise ValueError("y has no unlabelled image (no -1); FixMatch needs unlabelled images to learn from")
-        if y_true is not None:
-            y_true = _as_labels(y_true, len(X), base.n_classes)
-        if base.checkpoint is None and self.checkpoint_dir is not None:
-            base.set_params(checkpoint=self._checkpoint("round0"))
         start = time.perf_counter()
-        base.fit(X, y, eval_set=eval_set)
-        self.classes_ = base.classes_
-        self.estimators_, self.rounds_ = [base], []
-        self._log(base, "supervised", y, None, eval_set)
-
+        base, X, y, y_true, _ = self._fit_supervised(X, y, eval_set, y_true)
+        unlabelled = np.flatnonzero(y < 0)
         model = self._train(base, X, y, unlabelled, eval_set, y_true)
         last = self.history_[-1]
         selection = {"n_pseudo": round(last["mask_rate"] * len(unlabelled)), "pseudo_accuracy": last["pseudo_accuracy"],
@@ -193,15 +179,14 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         weak, strong = CellAugment(), self.strong or StrongAugment()
 
         checkpoint = self._checkpoint("fixmatch")
-        signature = self._signature(base, X, y, eval_set)
-        state = {"signature": signature, "step": 0, "history": [], "best_score": -1.0, "best_step": 0,
-                 "best_model": None, "seconds": 0.0, "prediction_mean": prior.clone()}  # fmt: skip
-        if checkpoint is not None and checkpoint.is_file():
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if saved.get("signature") == signature:
-                state = saved
-                restore_training(state, network, optimizer, scheduler, generator)
-                average.load_state_dict(state["average"])
+        key = self._signature(base, X, y, eval_set)
+        state = load_checkpoint(checkpoint, key)
+        if state is None:
+            state = {"signature": key, "step": 0, "history": [], "best_score": -1.0, "best_step": 0,
+                     "best_model": None, "seconds": 0.0, "prediction_mean": prior.clone()}  # fmt: skip
+        else:
+            restore_training(state, network, optimizer, scheduler, generator)
+            average.load_state_dict(state["average"])
 
         n_unlabelled = self.labelled_batch * self.unlabelled_ratio
         window = {"loss": 0.0, "masked": 0, "correct": 0, "seen": 0, "seconds": 0.0}
@@ -242,9 +227,7 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
                 state = self._evaluate(state, window, step + 1, student, average, eval_set, truth_u is not None)
                 state.update(step=step + 1, average=average.state_dict(),
                              **training_state(network, optimizer, scheduler, generator))  # fmt: skip
-                if checkpoint is not None:
-                    with atomic_path(checkpoint) as tmp:
-                        torch.save(state, tmp)
+                save_checkpoint(checkpoint, state)
                 record = state["history"][-1]
                 bar.set_postfix(loss=f"{record['loss']:.3f}", mask=f"{record['mask_rate']:.2f}",
                                 val=f"{record.get('val_accuracy', float('nan')):.4f}")  # fmt: skip

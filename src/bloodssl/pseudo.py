@@ -180,6 +180,22 @@ class StagedNetworks:
     record per stage, in the shape ``Run`` and the notebooks read. They take a
     ``CNNClassifier`` as ``estimator`` and keep checkpoints in ``checkpoint_dir``."""
 
+    def _fit_supervised(self, X, y, eval_set, y_true) -> tuple:
+        """Round 0: check ``X``, ``y`` and ``y_true``, train (or reload from
+        ``checkpoint_dir``) the estimator on the labelled images and log it. Returns the
+        network, the checked arrays and the network's validation probabilities."""
+        base = clone(self.estimator) if self.estimator is not None else CNNClassifier()
+        X = _as_images(X)
+        y = _as_labels(y, len(X), base.n_classes)
+        if y_true is not None:
+            y_true = _as_labels(y_true, len(X), base.n_classes)
+        if base.checkpoint is None and self.checkpoint_dir is not None:
+            base.set_params(checkpoint=self._checkpoint("round0"))
+        base.fit(X, y, eval_set=eval_set)
+        self.classes_ = base.classes_
+        self.estimators_, self.rounds_ = [base], []
+        return base, X, y, y_true, self._log(base, "supervised", y, None, eval_set)
+
     def _check_estimator(self) -> None:
         if self.estimator is not None and not isinstance(self.estimator, CNNClassifier):
             raise ValueError(
@@ -366,26 +382,15 @@ class SelfTrainingCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         is used only to log how accurate the pseudo-labels are; it never reaches training.
         """
         self._validate_params()
-        base = clone(self.estimator) if self.estimator is not None else CNNClassifier()
-        X = _as_images(X)
-        y = _as_labels(y, len(X), base.n_classes)
-        if y_true is not None:
-            y_true = _as_labels(y_true, len(X), base.n_classes)
         if self.selection == "per_class" and eval_set is None:
             raise ValueError(
                 "selection='per_class' tunes its thresholds on labelled held-out images; "
                 "pass eval_set=(X_val, y_val) (the validation split), or use selection='threshold'"
             )
+        start = time.perf_counter()
+        base, X, y, y_true, val_proba = self._fit_supervised(X, y, eval_set, y_true)
         y_val = None if eval_set is None else np.asarray(eval_set[1])
         unlabelled = np.flatnonzero(y < 0)
-        if base.checkpoint is None and self.checkpoint_dir is not None:
-            base.set_params(checkpoint=self._checkpoint("round0"))
-        start = time.perf_counter()
-        base.fit(X, y, eval_set=eval_set)
-
-        self.classes_ = base.classes_
-        self.estimators_, self.rounds_ = [base], []
-        val_proba = self._log(base, "supervised", y, None, eval_set)
         enriched, chosen_before = y.copy(), np.zeros(0, int)
         steps = self.rounds + (self.final_epochs > 0)
         for step in tqdm(range(1, steps + 1), desc=f"self-training ({self.selection})", unit="round",

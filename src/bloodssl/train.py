@@ -88,6 +88,31 @@ def _as_labels(y, n: int, n_classes: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def signature(params: dict, data: str) -> str:
+    """The key a checkpoint is written under: its run's parameters and data fingerprint."""
+    return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
+    """The state saved at ``path`` if it was written under ``key``; None (with a warning
+    when another run's checkpoint is in the way) if training must start from scratch."""
+    if path is None or not Path(path).is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("signature") != key:
+        warnings.warn(f"{path} was written for other parameters or data; training from scratch and overwriting it.",
+                      stacklevel=3)  # fmt: skip
+        return None
+    return state
+
+
+def save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically (nothing when ``path`` is None)."""
+    if path is not None:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+
 def _fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.md5()
     for array in arrays:
@@ -168,25 +193,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "model_"):
             start = [t.numpy() for t in self.model_.state_dict().values() if t.is_floating_point()]
             data += _fingerprint(*start)
-        return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
-
-    def _load_checkpoint(self, signature: str) -> dict | None:
-        if self.checkpoint is None or not Path(self.checkpoint).is_file():
-            return None
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        if state.get("signature") != signature:
-            warnings.warn(
-                f"{self.checkpoint} was written for other parameters or data; training from scratch "
-                "and overwriting it.",
-                stacklevel=3,
-            )
-            return None
-        return state
-
-    def _save_checkpoint(self, state: dict) -> None:
-        if self.checkpoint is not None:
-            with atomic_path(self.checkpoint) as tmp:
-                torch.save(state, tmp)
+        return signature(params, data)
 
     def fit(self, X, y, eval_set: tuple | None = None) -> CNNClassifier:
         """Train on the images of ``X`` whose label in ``y`` is not -1.
@@ -229,10 +236,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(self.schedule, step, steps))
         augment = CellAugment() if self.augment else None
 
-        signature = self._signature(X[labelled], y[labelled], eval_set)
-        state = self._load_checkpoint(signature)
+        key = self._signature(X[labelled], y[labelled], eval_set)
+        state = load_checkpoint(self.checkpoint, key)
         if state is None:
-            state = {"signature": signature, "epoch": 0, "history": [], "best_score": -1.0,
+            state = {"signature": key, "epoch": 0, "history": [], "best_score": -1.0,
                      "best_epoch": 0, "best_model": None, "seconds": 0.0}  # fmt: skip
         else:
             restore_training(state, self.model_, optimizer, scheduler, generator)
@@ -255,7 +262,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             state["seconds"] += time.perf_counter() - start
             state["history"].append(record)
             state.update(epoch=epoch + 1, **training_state(self.model_, optimizer, scheduler, generator))
-            self._save_checkpoint(state)
+            save_checkpoint(self.checkpoint, state)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{record.get('val_accuracy', float('nan')):.4f}",
                             img_s=f"{record['images_per_second']:.0f}")  # fmt: skip
 
