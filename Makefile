@@ -22,8 +22,9 @@ $(BIN)/bloodssl-ready: pyproject.toml
 data: setup  ## put the verified bloodmnist.npz in data/raw (SRC=path or BLOODMNIST_NPZ=path to use a copy)
 	$(BIN)/python -m bloodssl.data $(if $(SRC),--src "$(SRC)")
 
-test: setup data  ## ruff, unit tests, nbval (lax) and a papermill smoke run of every notebook
+test: setup data  ## ruff (lint and format), unit tests, nbval (lax) and a papermill smoke run of every notebook
 	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest tests --nbval-lax notebooks
 
 test-fast: setup  ## unit tests only

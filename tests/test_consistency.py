@@ -94,6 +94,14 @@ def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
     assert isinstance(runs[0].classifier, FixMatchCNN)
     assert set(table["method"]) == {"fixmatch", "supervised"}
     rounds = pseudo.round_table(runs)
+    baseline_val = table[(table["method"] == "supervised") & (table["split"] == "val")]
+    assert baseline_val[["metric", "value"]].values.tolist() == [["accuracy", rounds["val_accuracy"].iloc[0]]]
+    ((run, network, evaluation),) = pseudo.final_networks(runs, "fixmatch")
+    assert network is run.classifier.estimators_[-1] and evaluation is run.evaluations["test"]
+    ((_, baseline, _),) = pseudo.final_networks(runs, "supervised")
+    assert baseline is run.classifier.estimators_[0]
+    with pytest.raises(ValueError, match="no run of method 'top_k'"):
+        pseudo.final_networks(runs, "top_k")
     assert list(rounds["stage"]) == ["supervised", "fixmatch"] and rounds["test_accuracy"].notna().all()
     history = history_table(runs)
     assert list(history["step"]) == [10] and (history["label_fraction"] == 0.25).all()

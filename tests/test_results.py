@@ -71,3 +71,14 @@ def test_auc_is_nan_when_a_class_is_absent():
 def test_evaluate_rejects_misshaped_probabilities():
     with pytest.raises(ValueError, match=r"proba must have shape \(3, n_classes\)"):
         evaluate(np.array([0, 1, 2]), np.ones((2, 8)))
+
+
+def test_best_on_validation_ignores_the_test_split_and_prefers_more_seeds():
+    def row(method, split, mean, n):
+        return dict(method=method, model="cnn", split=split, mean=mean, std=0.0, n=n)
+
+    summary = pd.DataFrame([row("a", "val", 0.90, 3), row("a", "test", 0.99, 3), row("b", "val", 0.92, 3),
+                            row("b", "test", 0.80, 3), row("c", "val", 0.97, 1)])  # fmt: skip
+    assert results.best_on_validation(summary)["method"] == "b"
+    test_only = summary[summary["split"] == "test"]
+    assert results.best_on_validation(test_only)["method"] == "a"

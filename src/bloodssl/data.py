@@ -89,8 +89,7 @@ def verify_md5(path: Path, expected: str = OFFICIAL_MD5) -> None:
     found = md5sum(path)
     if found != expected:
         raise DataError(
-            f"{path} has md5 {found} but the official 28x28 BloodMNIST file has {expected}. "
-            + _fix_hint(path)
+            f"{path} has md5 {found} but the official 28x28 BloodMNIST file has {expected}. " + _fix_hint(path)
         )
 
 
@@ -115,8 +114,7 @@ def _check_arrays(path: Path, arrays: dict[str, np.ndarray], splits: Sequence[st
         if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
             raise DataError(
                 f"{path}: {split}_images has shape {images.shape} and dtype {images.dtype}; "
-                f"expected (N, {', '.join(map(str, IMAGE_SHAPE))}) uint8 (28x28 RGB). "
-                + _fix_hint(path)
+                f"expected (N, {', '.join(map(str, IMAGE_SHAPE))}) uint8 (28x28 RGB). " + _fix_hint(path)
             )
         if labels.reshape(len(labels), -1).shape != (len(images), 1):
             raise DataError(

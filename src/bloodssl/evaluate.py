@@ -48,12 +48,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names=SHORT_NAMES) -> 
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "auc": auc,
     }
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     names = list(class_names) if len(class_names) == len(labels) else [str(c) for c in labels]
-    per_class = pd.DataFrame(
-        {"class": names, "precision": precision, "recall": recall, "f1": f1, "support": support}
-    )
+    per_class = pd.DataFrame({"class": names, "precision": precision, "recall": recall, "f1": f1, "support": support})
     return Evaluation(metrics, confusion_matrix(y_true, y_pred, labels=labels), per_class)
-

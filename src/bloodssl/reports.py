@@ -178,8 +178,7 @@ def target_table(results_dir: Path | None = None, targets: Sequence[Target] = TA
             summary = results.summarize(chosen, by=("method", "model", "split"))
             row["met"] = "no matching results"
             if len(summary):
-                val = summary[summary["split"] == ("val" if (summary["split"] == "val").any() else "test")]
-                best = val.sort_values(["n", "mean"], ascending=False).iloc[0]
+                best = results.best_on_validation(summary)
                 test = summary[(summary["method"] == best["method"]) & (summary["model"] == best["model"])
                                & (summary["split"] == "test")].iloc[0]  # fmt: skip
                 row.update(method=f"{test['method']} ({test['model']})", seeds=int(test["n"]),

@@ -73,6 +73,14 @@ def summarize(
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
 
 
+def best_on_validation(summary: pd.DataFrame) -> pd.Series:
+    """The row of ``summary`` (see ``summarize``) that validation picks: the best mean over
+    the most seeds among its ``val`` rows (its ``test`` rows only when it has no ``val``
+    row), so the test split never chooses the winner."""
+    split = "val" if (summary["split"] == "val").any() else "test"
+    return summary[summary["split"] == split].sort_values(["n", "mean"], ascending=False).iloc[0]
+
+
 def mean_std(summary: pd.DataFrame, scale: float = 100.0, digits: int = 2) -> pd.Series:
     """``mean +- std`` strings (``std`` omitted for a single seed)."""
 

@@ -21,8 +21,7 @@ def per_class_counts(labels: np.ndarray, fraction: float) -> dict[int, int]:
     """Images to label per class for ``fraction``: rounded, at least one per class."""
     if not 0 < fraction <= 1:
         raise ValueError(
-            f"label fraction must be in (0, 1], got {fraction}; "
-            "use e.g. 0.01 for 1 % of the training labels."
+            f"label fraction must be in (0, 1], got {fraction}; use e.g. 0.01 for 1 % of the training labels."
         )
     classes, counts = np.unique(labels, return_counts=True)
     return {int(c): max(1, round(fraction * n)) for c, n in zip(classes, counts, strict=True)}

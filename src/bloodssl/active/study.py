@@ -69,13 +69,13 @@ SIZES: dict[str, StudySize] = {
     # four strategies of different kinds (the unit tests cover all)
     "smoke": StudySize(fractions=(0.01,), rounds=1, budget=8, epochs=2, min_epoch_samples=64, finetune={"epochs": 1},
                        budgets=(16,), thresholds=(0.5,), ablation_rounds=1, learner={"num_threads": 1},
-                       strategies=("least_confidence", "bald", "typiclust", "cluster_margin")),  # fmt: skip
+                       strategies=("least_confidence", "bald", "typiclust", "cluster_margin")),
     # default: threshold 0.99 and human_share 0.25 beat the paper's 0.97 in short runs (pseudo-labels 97 % vs 95.5 %
     # right); four rotations halve the pool's cost; ablations compare round 1 (from the shared round-0 model) so
     # the notebook fits ~45 min on 2 idle cores (main study ~37 min, ablations ~7 min)
     "default": StudySize(),
     "full": StudySize(epochs=60, finetune={"epochs": 5}, pool_views=None, ablation_seeds=3, ablation_rounds=3),
-}
+}  # fmt: skip
 
 
 def study_size(profile: str) -> StudySize:
