@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import colour_coded
@@ -100,6 +102,12 @@ def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
     assert network is run.classifier.estimators_[-1] and evaluation is run.evaluations["test"]
     ((_, baseline, _),) = pseudo.final_networks(runs, "supervised")
     assert baseline is run.classifier.estimators_[0]
+    other_seed = dataclasses.replace(run, seed=1, method="top_k")
+    proba = pseudo.final_probabilities([run, other_seed], ["supervised", "fixmatch"], X_val)
+    assert list(proba) == [0] and list(proba[0]) == ["supervised", "fixmatch"]  # seed 1 lacks fixmatch
+    assert np.allclose(proba[0]["fixmatch"], network.predict_proba(X_val))
+    with pytest.raises(ValueError, match=r"runs span label fractions \[0.25, 0.5\]"):
+        pseudo.final_probabilities([run, dataclasses.replace(run, fraction=0.5)], ["fixmatch"], X_val)
     with pytest.raises(ValueError, match="no run of method 'top_k'"):
         pseudo.final_networks(runs, "top_k")
     assert list(rounds["stage"]) == ["supervised", "fixmatch"] and rounds["test_accuracy"].notna().all()

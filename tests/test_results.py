@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bloodssl import results
-from bloodssl.evaluate import evaluate
+from bloodssl.evaluate import combined_accuracy, evaluate, shared_errors
 
 KEYS = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=100, split="test",
             wall_seconds=1.5, profile="smoke")  # fmt: skip
@@ -71,6 +71,33 @@ def test_auc_is_nan_when_a_class_is_absent():
 def test_evaluate_rejects_misshaped_probabilities():
     with pytest.raises(ValueError, match=r"proba must have shape \(3, n_classes\)"):
         evaluate(np.array([0, 1, 2]), np.ones((2, 8)))
+
+
+def one_hot(predictions: list[int]) -> np.ndarray:
+    return np.eye(8)[predictions]
+
+
+def test_shared_errors_counts_the_row_classifiers_errors_that_the_column_one_repeats():
+    y = np.array([0, 1, 2, 3])
+    proba = {"a": one_hot([1, 1, 2, 3]), "b": one_hot([0, 2, 2, 3]), "d": one_hot([1, 1, 2, 0]), "perfect": one_hot(y)}
+    table = shared_errors(proba, y)
+    assert table.loc["a", "d"] == 1.0 and table.loc["d", "a"] == 0.5 and table.loc["a", "b"] == 0.0
+    assert table.loc["d", "d"] == 1.0 and table.loc["perfect"].isna().all()
+
+
+def test_combined_accuracy_separates_the_ensemble_from_the_any_right_ceiling():
+    y = np.array([0, 1, 2, 3])
+    each_wrong_once = {"a": one_hot([1, 1, 2, 3]), "b": one_hot([0, 2, 2, 3]), "c": one_hot([0, 1, 3, 3])}
+    assert combined_accuracy(each_wrong_once, y) == {"best_single": 0.75, "ensemble": 1.0, "any_right": 1.0}
+    same_mistake = {"a": one_hot([1, 1, 2, 3]), "d": one_hot([1, 1, 2, 3])}
+    assert combined_accuracy(same_mistake, y) == {"best_single": 0.75, "ensemble": 0.75, "any_right": 0.75}
+
+
+def test_error_overlap_rejects_misshaped_or_missing_probabilities():
+    with pytest.raises(ValueError, match=r"proba\['a'\] must have shape \(3, n_classes\)"):
+        shared_errors({"a": np.ones((2, 8))}, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="no classifier given"):
+        combined_accuracy({}, np.array([0, 1, 2]))
 
 
 def test_best_on_validation_ignores_the_test_split_and_prefers_more_seeds():

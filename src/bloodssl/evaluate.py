@@ -1,7 +1,9 @@
-"""Classification metrics for one set of predictions."""
+"""Classification metrics for one set of predictions, and how the errors of several
+classifiers on the same images overlap."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,3 +54,41 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names=SHORT_NAMES) -> 
     names = list(class_names) if len(class_names) == len(labels) else [str(c) for c in labels]
     per_class = pd.DataFrame({"class": names, "precision": precision, "recall": recall, "f1": f1, "support": support})
     return Evaluation(metrics, confusion_matrix(y_true, y_pred, labels=labels), per_class)
+
+
+def _errors(proba: Mapping[str, np.ndarray], y_true: np.ndarray) -> pd.DataFrame:
+    """One boolean column per classifier: is its prediction of each image wrong?"""
+    y_true = np.asarray(y_true)
+    if not proba:
+        raise ValueError("no classifier given; pass {name: probabilities} for at least one")
+    errors = {}
+    for name, p in proba.items():
+        p = np.asarray(p)
+        if p.ndim != 2 or len(p) != len(y_true):
+            raise ValueError(f"proba[{name!r}] must have shape ({len(y_true)}, n_classes); got {p.shape}")
+        errors[name] = p.argmax(1) != y_true
+    return pd.DataFrame(errors)
+
+
+def shared_errors(proba: Mapping[str, np.ndarray], y_true: np.ndarray) -> pd.DataFrame:
+    """Row ``a``, column ``b``: the share of ``a``'s errors that ``b`` makes too (1 on the
+    diagonal; NaN where ``a`` makes none). Near 1 everywhere means the classifiers fail on
+    the same images, so no way of combining them can fix those."""
+    errors = _errors(proba, y_true).to_numpy(dtype=float)
+    both = errors.T @ errors
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = both / np.diag(both)[:, None]
+    return pd.DataFrame(shares, index=list(proba), columns=list(proba))
+
+
+def combined_accuracy(proba: Mapping[str, np.ndarray], y_true: np.ndarray) -> dict[str, float]:
+    """Accuracy of the best single classifier, of the average of their probabilities (an
+    ensemble), and of an oracle that is right wherever any of them is: the ceiling of any
+    rule that picks one of their predictions per image."""
+    errors = _errors(proba, y_true)
+    ensemble = np.mean([np.asarray(p) for p in proba.values()], axis=0).argmax(1)
+    return {
+        "best_single": float(1 - errors.mean().min()),
+        "ensemble": float((ensemble == np.asarray(y_true)).mean()),
+        "any_right": float(1 - errors.all(axis=1).mean()),
+    }

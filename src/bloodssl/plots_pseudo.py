@@ -107,3 +107,16 @@ def training_curves(history: pd.DataFrame) -> Figure:
         ax.set(title=title, ylabel="")
     fig.tight_layout()
     return fig
+
+
+def shared_errors(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """One heatmap per entry of ``tables`` (``bloodssl.evaluate.shared_errors``): the share
+    of the row method's test errors that the column method makes too."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.6 * len(tables), 4.6), squeeze=False)
+    for ax, (title, table) in zip(axes[0], tables.items(), strict=True):
+        sns.heatmap(table, annot=True, fmt=".2f", cmap="Reds", vmin=0, vmax=1, square=True, ax=ax,
+                    cbar_kws={"label": "share of the row's errors"})  # fmt: skip
+        ax.set(title=title, xlabel="also wrong", ylabel="wrong")
+        ax.tick_params(axis="x", rotation=40)
+    fig.tight_layout()
+    return fig

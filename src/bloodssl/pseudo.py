@@ -474,7 +474,7 @@ SIZES: dict[str, Plan] = {
         # drift from 95 % to 87 % right and ended below the supervised CNN; the guards keep them near 94 %
         fixmatch=dict(steps=1000, eval_every=100, threshold=0.95, ema_decay=0.995, teacher="average", align=True),
         # the 1000-step runs' validation accuracy still rises at the last step; 3x the schedule (~18 min a run)
-        fixmatch_long=dict(steps=3000, eval_every=200, ema_decay=0.997), long_fractions=(0.05,),
+        fixmatch_long=dict(steps=3000, eval_every=200, ema_decay=0.997), long_fractions=(0.01, 0.05),
     ),
     "full": Plan(
         fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline="threshold-0.5",
@@ -638,6 +638,23 @@ def final_networks(runs: Iterable[Run], method: str) -> list[tuple[Run, CNNClass
     if not chosen:
         raise ValueError(f"no run of method {method!r} among the runs given")
     return chosen
+
+
+def final_probabilities(
+    runs: Iterable[Run], methods: Iterable[str], images: np.ndarray
+) -> dict[int, dict[str, np.ndarray]]:
+    """Per seed, the probabilities that the final network of each of ``methods`` (as
+    ``final_networks``) gives ``images``; only the seeds on which every method ran.
+    ``runs`` must share one label fraction."""
+    runs, methods = list(runs), list(methods)
+    fractions = {run.fraction for run in runs}
+    if len(fractions) > 1:
+        raise ValueError(f"runs span label fractions {sorted(fractions)}; pass the runs of one fraction")
+    by_seed: dict[int, dict[str, np.ndarray]] = {}
+    for method in methods:
+        for run, network, _ in final_networks(runs, method):
+            by_seed.setdefault(run.seed, {})[method] = cached_proba(network, images)
+    return {seed: proba for seed, proba in sorted(by_seed.items()) if len(proba) == len(methods)}
 
 
 def round_table(runs: Iterable[Run]) -> pd.DataFrame:
