@@ -32,10 +32,13 @@ def test_failing_notebook_leaves_the_previous_report(tmp_path):
 
 
 def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
-    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=10, split="test",
-                wall_seconds=1.0, profile="default")  # fmt: skip
-    records = [row for seed, acc in enumerate([0.96, 0.98]) for row in results.rows(
-        {"accuracy": acc, "macro_f1": acc - 0.01, "auc": 0.999}, seed=seed, **keys)]  # fmt: skip
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=10, profile="default")
+    records = []
+    for seed, (acc, seconds, speed) in enumerate([(0.96, 30.0, 1000.0), (0.98, 150.0, 2000.0)]):
+        records += results.rows({"accuracy": acc, "macro_f1": acc - 0.01, "auc": 0.999}, seed=seed, split="test",
+                                wall_seconds=seconds, **keys)  # fmt: skip
+        records += results.rows({"train_images_per_second": speed}, seed=seed, split="train", wall_seconds=seconds,
+                                **keys)  # fmt: skip
     results.save(records, "01_demo", results_dir=tmp_path)
     pd.DataFrame([{"notebook": "01_demo", "profile": "default", "wall_seconds": 600}]).to_csv(
         tmp_path / "timings.csv", index=False)  # fmt: skip
@@ -45,7 +48,11 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
     reports.update_readme(readme)
     text = readme.read_text()
     assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
-    assert "| supervised | cnn | 100 % | default | 2 | 97.00 ± 1.41 | 96.00 ± 1.41 | 99.90 ± 0.00 |" in text
+    assert "| seeds | accuracy (%) | macro-F1 (%) | AUC (%) | wall time / run | train images/s |" in text
+    assert (
+        "| supervised | cnn | 100 % | default | 2 | 97.00 ± 1.41 | 96.00 ± 1.41 | 99.90 ± 0.00 | 1.5 min | 1,500 |"
+        in text
+    )
     assert "| 01_demo | default | 10.0 min |" in text
 
 
@@ -67,6 +74,12 @@ def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tm
     assert table["measured"].tolist()[:2] == ["93.00 ± 0.00", "93.00 ± 0.00"]
     assert table["met"].tolist() == ["yes", "no", "no matching results", "no results yet"]
     assert table["target"][0] == "best at 5 % ≥ 90 %"
+
+
+@pytest.mark.parametrize("seconds, text", [(0.01, "< 0.1 s"), (12.34, "12.3 s"), (90.0, "1.5 min"),
+                                           (float("nan"), "")])  # fmt: skip
+def test_duration_reads_as_seconds_or_minutes(seconds, text):
+    assert reports.duration(seconds) == text
 
 
 def test_readme_without_markers_is_refused(tmp_path):

@@ -109,9 +109,32 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def duration(seconds: float) -> str:
+    """Seconds as ``12.3 s`` below a minute, else ``4.5 min``; blank for NaN."""
+    if pd.isna(seconds):
+        return ""
+    if seconds < 0.05:
+        return "< 0.1 s"
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def cost_table(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """What the runs behind each ``keys`` group cost: mean wall time of a run (its
+    ``wall_seconds``, one value per seed) and, where the notebook measured it, mean training
+    images per second."""
+    runs = table[table["split"] == "test"].drop_duplicates([*keys, "seed"])
+    cost = runs.groupby(list(keys), sort=False)["wall_seconds"].mean().map(duration).rename("wall time / run")
+    speed = table[table["metric"] == "train_images_per_second"]
+    if len(speed):
+        images = speed.groupby(list(keys), sort=False)["value"].mean().map("{:,.0f}".format).rename("train images/s")
+        cost = pd.concat([cost, images], axis=1).fillna("")
+    return cost.reset_index()
+
+
 def results_table(table: pd.DataFrame) -> pd.DataFrame:
     """Test-split headline metrics as ``mean ± std`` per method, model and label fraction:
-    accuracy, macro-F1 and AUC in %, clustering scores (ARI, NMI, silhouette) as fractions."""
+    accuracy, macro-F1 and AUC in %, clustering scores (ARI, NMI, silhouette) as fractions;
+    then the cost of a run (``cost_table``)."""
     test = table[(table["split"] == "test") & table["metric"].isin(HEADLINE_METRICS)]
     summary = results.summarize(test, by=("method", "model", "label_fraction", "profile", "metric"))
     summary["text"] = ""
@@ -123,9 +146,11 @@ def results_table(table: pd.DataFrame) -> pd.DataFrame:
     summary["n"] = summary.groupby(keys, sort=False)["n"].transform("max")  # a NaN metric must not split a row
     wide = summary.pivot_table(index=[*keys, "n"], columns="metric",
                                values="text", aggfunc="first", sort=False).reset_index()  # fmt: skip
+    cost = cost_table(table, keys)
+    wide = wide.merge(cost, on=keys, how="left")
     wide["label_fraction"] = (wide["label_fraction"] * 100).map("{:g} %".format)
     metrics = [m for m in HEADLINE_METRICS if m in wide.columns]
-    wide = wide.loc[:, ["method", "model", "label_fraction", "profile", "n", *metrics]]
+    wide = wide.loc[:, ["method", "model", "label_fraction", "profile", "n", *metrics, *cost.columns[len(keys) :]]]
     return wide.rename(columns={"n": "seeds", "label_fraction": "labels",
                                 **{m: label for m, (label, _, _) in HEADLINE_METRICS.items()}})  # fmt: skip
 
@@ -203,7 +228,7 @@ def readme_section(results_dir: Path | None = None) -> str:
     timings = results_dir / f"{TIMINGS}.csv"
     if timings.is_file():
         table = pd.read_csv(timings)
-        table["wall time"] = (table.pop("wall_seconds") / 60).map("{:.1f} min".format)
+        table["wall time"] = table.pop("wall_seconds").map(duration)
         parts += ["\n**Wall time of `make reports`** per notebook (CPU only)\n", markdown_table(table)]
     parts.append(README_END)
     return "\n".join(parts)
