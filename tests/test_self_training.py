@@ -179,3 +179,14 @@ def test_every_profile_has_notebook_sizes_and_an_unknown_one_is_refused():
     assert sizes.headline in pseudo.methods(sizes)
     with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
         pseudo.plan("huge")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_longer_fixmatch_schedules_are_longer_and_named_by_their_steps(profile):
+    sizes = pseudo.plan(profile)
+    names = [schedule.method for schedule in sizes.longer]
+    assert names and len(set(names)) == len(names)
+    for schedule in sizes.longer:
+        assert schedule.method == f"fixmatch-{schedule.params['steps']}"
+        assert schedule.params["steps"] > sizes.fixmatch["steps"]
+        assert set(schedule.fractions) <= set(sizes.fractions)
