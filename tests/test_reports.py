@@ -39,6 +39,8 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
                                 wall_seconds=seconds, **keys)  # fmt: skip
         records += results.rows({"train_images_per_second": speed}, seed=seed, split="train", wall_seconds=seconds,
                                 **keys)  # fmt: skip
+    records += results.rows({"train_images_per_second": 700.0}, method="encoder", model="cnn", label_fraction=0.0,
+                            n_labels=0, seed=0, split="train", wall_seconds=600.0, profile="default")  # fmt: skip
     results.save(records, "01_demo", results_dir=tmp_path)
     pd.DataFrame([{"notebook": "01_demo", "profile": "default", "wall_seconds": 600}]).to_csv(
         tmp_path / "timings.csv", index=False)  # fmt: skip
@@ -54,6 +56,11 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
         in text
     )
     assert "| 01_demo | default | 10.0 min |" in text
+    # the encoder predicts no test image, so its cost gets its own table and no results row
+    training_only = text.split("Trained without a test prediction")[1]
+    assert "| method | model | profile | seeds | wall time / run | train images/s |" in training_only
+    assert "| encoder | cnn | default | 1 | 10.0 min | 700 |" in training_only and "supervised" not in training_only
+    assert "| encoder | cnn | 0 %" not in text
 
 
 def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tmp_path):
@@ -87,3 +94,18 @@ def test_readme_without_markers_is_refused(tmp_path):
     readme.write_text("# no markers\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         reports.update_readme(readme)
+
+
+def test_cost_table_averages_wall_time_per_seed_and_each_measured_speed():
+    keys = dict(method="m", model="cnn", label_fraction=0.05, n_labels=10, profile="default")
+    records = []
+    for seed, seconds in enumerate([60.0, 120.0]):
+        run = dict(seed=seed, wall_seconds=seconds, **keys)
+        records += results.rows({"accuracy": 0.9, "macro_f1": 0.9}, split="test", **run)  # two rows, one run
+        records += results.rows({"train_images_per_second": 1000.0 * (seed + 1)}, split="train", **run)
+        records += results.rows({"inference_images_per_second": 500.0}, split="test", **run)
+    cost = reports.cost_table(results.frame(records), ["method", "label_fraction"], speeds=("train", "inference"))
+    assert cost.to_dict("records") == [{"method": "m", "label_fraction": 0.05, "wall time / run": "1.5 min",
+                                        "train images/s": "1,500", "inference images/s": "500"}]  # fmt: skip
+    assert list(reports.cost_table(results.frame(records), ["method"]).columns) == [
+        "method", "wall time / run", "train images/s"]  # fmt: skip

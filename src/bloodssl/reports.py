@@ -118,17 +118,35 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
-def cost_table(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """What the runs behind each ``keys`` group cost: mean wall time of a run (its
-    ``wall_seconds``, one value per seed) and, where the notebook measured it, mean training
-    images per second."""
-    runs = table[table["split"] == "test"].drop_duplicates([*keys, "seed"])
-    cost = runs.groupby(list(keys), sort=False)["wall_seconds"].mean().map(duration).rename("wall time / run")
-    speed = table[table["metric"] == "train_images_per_second"]
-    if len(speed):
-        images = speed.groupby(list(keys), sort=False)["value"].mean().map("{:,.0f}".format).rename("train images/s")
-        cost = pd.concat([cost, images], axis=1).fillna("")
-    return cost.reset_index()
+def cost_table(
+    table: pd.DataFrame, keys: Sequence[str], split: str = "test", speeds: Sequence[str] = ("train",)
+) -> pd.DataFrame:
+    """What the runs behind each ``keys`` group cost: mean wall time of a run (the
+    ``wall_seconds`` of its ``split`` rows, one value per seed) and, for each of ``speeds``
+    (``train``, ``inference``) the notebook measured, mean images per second."""
+    runs = table[table["split"] == split].drop_duplicates([*keys, "seed"])
+    wall = runs.groupby(list(keys), sort=False)["wall_seconds"].mean()
+    columns = [wall.map(duration).rename("wall time / run")]
+    for stage in speeds:
+        speed = table[table["metric"] == f"{stage}_images_per_second"]
+        mean = speed.groupby(list(keys), sort=False)["value"].mean().reindex(wall.index)
+        if mean.notna().any():
+            columns.append(mean.map("{:,.0f}".format, na_action="ignore").rename(f"{stage} images/s"))
+    return pd.concat(columns, axis=1).fillna("").reset_index()
+
+
+def training_only_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The cost of runs that predict no test image themselves, such as notebook 02's SimCLR
+    encoder (trained without labels; the clustering rows that use it cost seconds): one row
+    per method, model and profile with seeds, wall time of a run and train images/s."""
+    keys = ["method", "model", "profile"]
+    tested = table.loc[table["split"] == "test", keys].drop_duplicates()
+    train = table[table["split"] == "train"].merge(tested, on=keys, how="left", indicator=True)
+    train = train[train.pop("_merge") == "left_only"]
+    if train.empty:
+        return pd.DataFrame()
+    seeds = train.groupby(keys, sort=False)["seed"].nunique().rename("seeds").reset_index()
+    return seeds.merge(cost_table(train, keys, split="train"), on=keys)
 
 
 def results_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -225,6 +243,10 @@ def readme_section(results_dir: Path | None = None) -> str:
         table = pd.read_csv(csv)
         parts += [f"\n**{csv.stem}** (test split; `reports/results/{csv.name}`)\n",
                   markdown_table(results_table(table))]  # fmt: skip
+        training_only = training_only_table(table)
+        if len(training_only):
+            parts += ["\nTrained without a test prediction of its own, and used by the rows above:\n",
+                      markdown_table(training_only)]  # fmt: skip
     timings = results_dir / f"{TIMINGS}.csv"
     if timings.is_file():
         table = pd.read_csv(timings)
