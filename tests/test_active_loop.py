@@ -8,8 +8,8 @@ import pytest
 from conftest import colour_coded
 
 from bloodssl.active import ActiveLoop, FileOracle, LabelsPending
-from bloodssl.active.study import SIZES, Run, expand, study_size
-from bloodssl.train import CNNClassifier
+from bloodssl.methods.supervised import CNNClassifier
+from bloodssl.studies.ssl_active_learning import SIZES, Run, expand, study_size
 
 X, Y = colour_coded(12, noise=60)
 VAL = colour_coded(3, seed=1, noise=60)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from bloodssl.augment import CellAugment, colour_jitter, dihedral, random_dihedral, random_shift
+from bloodssl.data.augment import CellAugment, colour_jitter, dihedral, random_dihedral, random_shift
 
 
 def _batch(n=64, seed=0):

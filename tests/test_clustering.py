@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl import clustering, results
+from bloodssl import results
+from bloodssl.methods import clustering
 
 
 def blobs(n_per_blob: int = 40, centres=((0.0, 0.0), (10.0, 10.0)), seed: int = 0):

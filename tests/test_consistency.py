@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from conftest import colour_coded
 
-from bloodssl import plots_pseudo, pseudo
-from bloodssl.consistency import FixMatchCNN, history_table
 from bloodssl.data import Split
-from bloodssl.pseudo import StrongAugment
-from bloodssl.train import CNNClassifier
+from bloodssl.data.augment import StrongAugment
+from bloodssl.methods.fixmatch import FixMatchCNN
+from bloodssl.methods.supervised import CNNClassifier
+from bloodssl.studies import pseudo_labelling
+from bloodssl.viz import pseudo as plots_pseudo
 
 # one step of supervised training: round 0 is near chance, what FixMatch reaches is its own
 BASE = dict(epochs=1, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=8)
@@ -91,27 +92,27 @@ def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
               [("train", X, y), ("val", X_val, y_val), ("test", X_val, y_val)]}  # fmt: skip
     sweep_base = {k: v for k, v in BASE.items() if k not in {"progress", "tta"}}
     params = dict(steps=10, labelled_batch=8, unlabelled_ratio=2, eval_every=10, strong=KEEP_COLOUR, progress=False)
-    runs, table = pseudo.sweep(splits, {"fixmatch": params}, fractions=[0.25], seeds=[0], base=sweep_base,
+    runs, table = pseudo_labelling.sweep(splits, {"fixmatch": params}, fractions=[0.25], seeds=[0], base=sweep_base,
                                stem="test_fixmatch_sweep", profile="smoke", algorithm=FixMatchCNN)  # fmt: skip
     assert isinstance(runs[0].classifier, FixMatchCNN)
     assert set(table["method"]) == {"fixmatch", "supervised"}
-    rounds = pseudo.round_table(runs)
+    rounds = pseudo_labelling.round_table(runs)
     baseline_val = table[(table["method"] == "supervised") & (table["split"] == "val")]
     assert baseline_val[["metric", "value"]].values.tolist() == [["accuracy", rounds["val_accuracy"].iloc[0]]]
-    ((run, network, evaluation),) = pseudo.final_networks(runs, "fixmatch")
+    ((run, network, evaluation),) = pseudo_labelling.final_networks(runs, "fixmatch")
     assert network is run.classifier.estimators_[-1] and evaluation is run.evaluations["test"]
-    ((_, baseline, _),) = pseudo.final_networks(runs, "supervised")
+    ((_, baseline, _),) = pseudo_labelling.final_networks(runs, "supervised")
     assert baseline is run.classifier.estimators_[0]
     other_seed = dataclasses.replace(run, seed=1, method="top_k")
-    proba = pseudo.final_probabilities([run, other_seed], ["supervised", "fixmatch"], X_val)
+    proba = pseudo_labelling.final_probabilities([run, other_seed], ["supervised", "fixmatch"], X_val)
     assert list(proba) == [0] and list(proba[0]) == ["supervised", "fixmatch"]  # seed 1 lacks fixmatch
     assert np.allclose(proba[0]["fixmatch"], network.predict_proba(X_val))
     with pytest.raises(ValueError, match=r"runs span label fractions \[0.25, 0.5\]"):
-        pseudo.final_probabilities([run, dataclasses.replace(run, fraction=0.5)], ["fixmatch"], X_val)
+        pseudo_labelling.final_probabilities([run, dataclasses.replace(run, fraction=0.5)], ["fixmatch"], X_val)
     with pytest.raises(ValueError, match="no run of method 'top_k'"):
-        pseudo.final_networks(runs, "top_k")
+        pseudo_labelling.final_networks(runs, "top_k")
     assert list(rounds["stage"]) == ["supervised", "fixmatch"] and rounds["test_accuracy"].notna().all()
-    history = history_table(runs)
+    history = pseudo_labelling.history_table(runs)
     assert list(history["step"]) == [10] and (history["label_fraction"] == 0.25).all()
     assert len(plots_pseudo.training_curves(history).axes) == 3
 
@@ -126,7 +127,7 @@ def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
         ({"ema_decay": 1.0}, r"ema_decay must be in \[0, 1\), got 1.0"),
         ({"lr": 0.0}, "lr must be positive"),
         ({"teacher": "student"}, "unknown teacher 'student'; choose one of online, average"),
-        ({"estimator": "cnn"}, "estimator must be a bloodssl.train.CNNClassifier"),
+        ({"estimator": "cnn"}, "estimator must be a bloodssl.methods.supervised.CNNClassifier"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(task, params, message):

@@ -7,7 +7,7 @@ from conftest import REAL_FILE, make_arrays, needs_real_data
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from bloodssl import data
-from bloodssl.io import md5sum
+from bloodssl.core.io import md5sum
 
 
 def test_class_names_come_from_medmnist():

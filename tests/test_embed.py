@@ -9,8 +9,8 @@ import torchvision
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from bloodssl import embed
 from bloodssl.data import Split
+from bloodssl.methods import embed
 
 
 def split(name: str = "test", n: int = 12, seed: int = 0) -> Split:
@@ -169,7 +169,7 @@ def test_names_with_dots_get_their_own_files(tmp_path):
 def test_few_label_cnn_embeddings_are_trained_once_per_subset_then_reused(tmp_path, monkeypatch):
     from conftest import colour_coded
 
-    from bloodssl.train import CNNClassifier
+    from bloodssl.methods.supervised import CNNClassifier
 
     monkeypatch.setenv(embed.ENV, str(tmp_path))
     images, labels = colour_coded(12)

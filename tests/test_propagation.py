@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl import propagation, results
-from bloodssl.propagation import GraphClassifier
+from bloodssl import results
+from bloodssl.methods import propagation
+from bloodssl.methods.propagation import GraphClassifier
 
 
 def blobs(n_classes: int = 2, n_per_blob: int = 40, seed: int = 0):

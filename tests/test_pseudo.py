@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl.pseudo import fit_temperature, per_class_thresholds, select_confident, sharpen
+from bloodssl.methods.pseudo_labels import fit_temperature, per_class_thresholds, select_confident, sharpen
 
 PROBA = np.array(
     [

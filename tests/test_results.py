@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bloodssl import results
-from bloodssl.evaluate import combined_accuracy, evaluate, shared_errors
+from bloodssl.core.evaluate import combined_accuracy, evaluate, shared_errors
 
 KEYS = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=100, split="test",
             wall_seconds=1.5, profile="smoke")  # fmt: skip

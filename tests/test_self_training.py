@@ -9,10 +9,13 @@ import pytest
 import torch
 from conftest import colour_coded
 
-from bloodssl import pseudo
+from bloodssl.core.prediction import cached_proba
+from bloodssl.data.augment import StrongAugment
+from bloodssl.methods import pseudo_labels
+from bloodssl.methods.self_training import SelfTrainingCNN
+from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.profiles import PROFILES
-from bloodssl.pseudo import SelfTrainingCNN, StrongAugment, cached_proba
-from bloodssl.train import CNNClassifier
+from bloodssl.studies import pseudo_labelling
 
 FAST = dict(epochs=3, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=128)
 
@@ -44,7 +47,7 @@ def fit(task, **params) -> SelfTrainingCNN:
     return SelfTrainingCNN(CNNClassifier(**FAST), **params).fit(X, y_masked, eval_set=eval_set, y_true=y)
 
 
-@pytest.mark.parametrize("selection", pseudo.SELECTIONS)
+@pytest.mark.parametrize("selection", pseudo_labels.SELECTIONS)
 def test_each_selection_pseudo_labels_the_colour_task_correctly(task, selection):
     X, y, y_masked, (X_val, y_val) = task
     clf = fit(task, selection=selection, precision=0.9)
@@ -157,7 +160,7 @@ def test_zero_rounds_is_the_supervised_estimator(task):
         ({"strong_views": -2}, "strong_views must be 0 or more, got -2"),
         ({"labelled_share": 1.0}, r"labelled_share must be in \[0, 1\), got 1.0"),
         ({"temperature": "hot"}, "temperature must be 'auto'"),
-        ({"estimator": "cnn"}, "estimator must be a bloodssl.train.CNNClassifier"),
+        ({"estimator": "cnn"}, "estimator must be a bloodssl.methods.supervised.CNNClassifier"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(task, params, message):
@@ -173,17 +176,17 @@ def test_per_class_selection_needs_a_validation_split(task):
 
 
 def test_every_profile_has_notebook_sizes_and_an_unknown_one_is_refused():
-    assert set(pseudo.SIZES) == set(PROFILES)
-    sizes = pseudo.plan("default")
-    assert {"threshold-0.5", "threshold-0.99", "per_class", "top_k"} <= set(pseudo.methods(sizes))
-    assert sizes.headline in pseudo.methods(sizes)
+    assert set(pseudo_labelling.SIZES) == set(PROFILES)
+    sizes = pseudo_labelling.plan("default")
+    assert {"threshold-0.5", "threshold-0.99", "per_class", "top_k"} <= set(pseudo_labelling.methods(sizes))
+    assert sizes.headline in pseudo_labelling.methods(sizes)
     with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
-        pseudo.plan("huge")
+        pseudo_labelling.plan("huge")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_longer_fixmatch_schedules_are_longer_and_named_by_their_steps(profile):
-    sizes = pseudo.plan(profile)
+    sizes = pseudo_labelling.plan(profile)
     names = [schedule.method for schedule in sizes.longer]
     assert names and len(set(names)) == len(names)
     for schedule in sizes.longer:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bloodssl.selfsup import SimCLREncoder, epochs_for, nt_xent, random_resized_crop, speed_rows
+from bloodssl.methods.simclr import SimCLREncoder, epochs_for, nt_xent, random_resized_crop, speed_rows
 
 
 def images(n: int = 48, seed: int = 0) -> np.ndarray:

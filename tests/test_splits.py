@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl.splits import labelled_subset, mask_labels
+from bloodssl.data.splits import labelled_subset, mask_labels
 
 LABELS = np.repeat(np.arange(8), [85, 218, 108, 202, 84, 99, 233, 164])
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from conftest import colour_coded
 
-from bloodssl.train import CNNClassifier, lr_factor
+from bloodssl.core.schedules import lr_factor
+from bloodssl.methods.supervised import CNNClassifier
 
 FAST = dict(epochs=4, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1)
 

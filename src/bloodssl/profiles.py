@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bloodssl.data import Split
-from bloodssl.splits import labelled_subset
+from bloodssl.data.splits import labelled_subset
 
 
 @dataclass(frozen=True)

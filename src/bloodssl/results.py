@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bloodssl import paths
-from bloodssl.io import atomic_path
+from bloodssl.core.io import atomic_path
 
 COLUMNS = (
     "method", "model", "label_fraction", "n_labels", "seed", "split",

@@ -35,12 +35,13 @@ from tqdm.auto import tqdm
 
 from bloodssl.active.oracle import SimulatedOracle
 from bloodssl.active.strategies import Strategy, get_strategy
-from bloodssl.augment import dihedral
+from bloodssl.core.evaluate import evaluate
+from bloodssl.core.io import atomic_path
+from bloodssl.core.prediction import TTA_MODES
 from bloodssl.data import to_tensor
-from bloodssl.evaluate import evaluate
-from bloodssl.io import atomic_path
-from bloodssl.pseudo import select_confident
-from bloodssl.train import TTA_MODES, CNNClassifier
+from bloodssl.data.augment import dihedral
+from bloodssl.methods.pseudo_labels import select_confident
+from bloodssl.methods.supervised import CNNClassifier
 
 STATE_FILE = "state.json"
 POOL_CACHE_SIZE = 16  # predictions kept in memory (about 10 MB each for the training split)

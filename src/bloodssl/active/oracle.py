@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bloodssl.core.io import atomic_path
 from bloodssl.data import N_CLASSES, SHORT_NAMES
-from bloodssl.io import atomic_path
 
 
 class OracleError(ValueError):

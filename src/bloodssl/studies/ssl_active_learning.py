@@ -21,8 +21,8 @@ from bloodssl import paths, results
 from bloodssl.active.loop import ActiveLoop, default_learner
 from bloodssl.active.strategies import STRATEGIES
 from bloodssl.data import Split
+from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.profiles import get_profile
-from bloodssl.splits import labelled_subset, mask_labels
 
 #: Which parts of the loop each arm switches on.
 ARMS: dict[str, dict] = {
@@ -204,7 +204,7 @@ def by_round(table: pd.DataFrame, metric: str = "accuracy", size: StudySize | No
     """The paper's table: test ``metric`` (mean ± std %) per arm and round, for each starting fraction.
 
     With ``size``, only the main settings (its budget, threshold and strategy) are shown."""
-    rows = _main(expand(table), size).query("split == 'test' and metric == @metric")
+    rows = main_rows(expand(table), size).query("split == 'test' and metric == @metric")
     summary = results.summarize(rows, by=("label_fraction", "arm", "round"))
     summary["text"] = results.mean_std(summary)
     labels = rows.groupby(["label_fraction", "arm", "round"])["n_labels"].mean().round().astype(int)
@@ -216,7 +216,8 @@ def by_round(table: pd.DataFrame, metric: str = "accuracy", size: StudySize | No
     return wide.fillna("")
 
 
-def _main(expanded: pd.DataFrame, size: StudySize | None) -> pd.DataFrame:
+def main_rows(expanded: pd.DataFrame, size: StudySize | None) -> pd.DataFrame:
+    """The rows of ``expanded`` at the main budget, threshold and strategy of ``size`` (all when None)."""
     if size is None:
         return expanded
     keep = (expanded["budget"].isin([0, size.budget]) & expanded["threshold"].isin([size.threshold]).where(
@@ -227,7 +228,7 @@ def _main(expanded: pd.DataFrame, size: StudySize | None) -> pd.DataFrame:
 
 def equal_labels(table: pd.DataFrame, size: StudySize) -> pd.DataFrame:
     """Final test accuracy and macro-F1 of each arm against how many labels a person gave."""
-    rows = _main(expand(table), size).query("split == 'test' and metric in ['accuracy', 'macro_f1']")
+    rows = main_rows(expand(table), size).query("split == 'test' and metric in ['accuracy', 'macro_f1']")
     last = rows.groupby(["label_fraction", "arm"])["round"].transform("max")
     rows = rows[rows["round"] == last]
     summary = results.summarize(rows, by=("label_fraction", "arm", "metric"))

@@ -1,4 +1,4 @@
-"""Figures of notebook 05; each returns a matplotlib Figure (save with ``bloodssl.plots.save``)."""
+"""Figures of notebook 05; each returns a matplotlib Figure (save with ``bloodssl.viz.plots.save``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from bloodssl.active.study import ARM_NAMES, StudySize, _main, expand
 from bloodssl.data import SHORT_NAMES
+from bloodssl.studies.ssl_active_learning import ARM_NAMES, StudySize, expand, main_rows
 
 
 def arms_by_round(table: pd.DataFrame, size: StudySize, metric: str = "accuracy") -> Figure:
     """Test ``metric`` against human labels for each arm, one panel per starting fraction."""
-    rows = _main(expand(table), size).query("split == 'test' and metric == @metric").copy()
+    rows = main_rows(expand(table), size).query("split == 'test' and metric == @metric").copy()
     rows["arm"] = rows["arm"].map(ARM_NAMES)
     fractions = sorted(rows["label_fraction"].unique())
     fig, axes = plt.subplots(1, len(fractions), figsize=(6 * len(fractions), 4), sharey=True, squeeze=False)
@@ -63,7 +63,7 @@ def ablation_curves(table: pd.DataFrame, size: StudySize) -> Figure:
 
 def pseudo_labels(table: pd.DataFrame, size: StudySize) -> Figure:
     """Pseudo-labels added per round (left) and their true accuracy (right), by arm."""
-    rows = _main(expand(table), size).query("split == 'train' and arm in ['ssl', 'ssl_al'] and round > 0").copy()
+    rows = main_rows(expand(table), size).query("split == 'train' and arm in ['ssl', 'ssl_al'] and round > 0").copy()
     rows["arm"] = rows["arm"].map(ARM_NAMES) + rows["label_fraction"].map(" from {:.0%}".format)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("n_pseudo", "pseudo_accuracy"), strict=True):

@@ -8,7 +8,7 @@ contrasting two augmented views of every training image (NT-Xent loss, Chen et a
 Written in plain torch rather than with ``lightly``: lightly 1.6 requires
 ``pytorch_lightning`` and ``hydra-core`` (checked with ``pip download lightly --no-deps``),
 a second training framework for the ~60 lines below. The two views come from
-``bloodssl.augment`` (dihedral transform, shift, colour jitter, all batched) plus a batched
+``bloodssl.data.augment`` (dihedral transform, shift, colour jitter, all batched) plus a batched
 random resized crop; like ``CNNClassifier``, training checkpoints every epoch (atomically)
 and resumes, so a rerun of a finished encoder costs nothing.
 """
@@ -31,12 +31,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bloodssl import paths, results
-from bloodssl.augment import CellAugment, dihedral
+from bloodssl.core.checkpoints import restore_training, training_state
+from bloodssl.core.io import atomic_path
+from bloodssl.core.schedules import lr_factor, set_threads
 from bloodssl.data import Split, to_tensor
-from bloodssl.io import atomic_path
+from bloodssl.data.augment import CellAugment, dihedral
 from bloodssl.models import build_model
 from bloodssl.profiles import get_profile
-from bloodssl.train import lr_factor, restore_training, set_threads, training_state
 
 #: Epochs of SimCLR per profile. A SimCLR step costs 2.35x the CPU time per image of a
 #: supervised step (two views, measured), so ~700 training images/s on 2 free cores where

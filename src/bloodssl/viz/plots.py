@@ -12,8 +12,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bloodssl import paths
+from bloodssl.core.io import atomic_path
 from bloodssl.data import N_CLASSES, SHORT_NAMES, Split
-from bloodssl.io import atomic_path
 
 
 def save(fig: Figure, name: str) -> None:

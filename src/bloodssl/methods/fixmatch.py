@@ -4,44 +4,42 @@ FixMatch (Sohn et al., NeurIPS 2020) is confidence-threshold pseudo-labelling do
 at every step the network labels a weakly augmented view of each unlabelled image, and
 where it is confident enough it is trained to give that label to a strongly augmented
 view of the same image, next to the usual cross-entropy on the labelled images. Offline
-self-training (``bloodssl.pseudo.SelfTrainingCNN``) freezes its pseudo-labels for a
+self-training (``bloodssl.methods.self_training.SelfTrainingCNN``) freezes its pseudo-labels for a
 whole round; here they improve with every step.
 
 Written here rather than taken from TorchSSL / USB: those frameworks are built around
 their own GPU trainers and per-image PIL RandAugment, which on 2 CPU cores would cost
 more than the 28x28 network itself. The batched tensor augmentation of
-``bloodssl.augment`` keeps a step at a fraction of a second.
+``bloodssl.data.augment`` keeps a step at a fraction of a second.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from bloodssl.augment import CellAugment
-from bloodssl.data import to_tensor
-from bloodssl.pseudo import Run, StagedNetworks, StrongAugment, _check_threshold
-from bloodssl.train import (
-    CNNClassifier,
-    _fingerprint,
+from bloodssl.core.checkpoints import (
+    fingerprint,
     load_checkpoint,
-    lr_factor,
     restore_training,
     save_checkpoint,
-    set_threads,
     signature,
     training_state,
 )
+from bloodssl.core.schedules import lr_factor, set_threads
+from bloodssl.core.validation import check_threshold
+from bloodssl.data import to_tensor
+from bloodssl.data.augment import CellAugment, StrongAugment
+from bloodssl.methods.staged import StagedNetworks
+from bloodssl.methods.supervised import CNNClassifier
 
 TEACHERS = ("online", "average")
 
@@ -111,7 +109,7 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         self.progress = progress
 
     def _validate_params(self) -> None:
-        _check_threshold(self.threshold)
+        check_threshold(self.threshold)
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; choose one of {', '.join(TEACHERS)}")
         for name in ("steps", "labelled_batch", "unlabelled_ratio", "eval_every"):
@@ -128,7 +126,7 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in {"estimator", "checkpoint_dir",
                                                                                     "progress"}}  # fmt: skip
         start = [t.numpy() for t in base.model_.state_dict().values() if t.is_floating_point()]
-        return signature(params, _fingerprint(X, y, *(eval_set or ()), *start))
+        return signature(params, fingerprint(X, y, *(eval_set or ()), *start))
 
     def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> FixMatchCNN:
         """Train on ``X`` with labels ``y`` (-1 for unlabelled).
@@ -257,16 +255,10 @@ class FixMatchCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
         if eval_set is not None:
             scorer = copy.copy(student)
             scorer.model_ = average.module
-            score = float((scorer._predict_probs(eval_set[0], "none").argmax(1) == eval_set[1]).mean())
+            score = float((scorer.predict_proba_tta(eval_set[0], "none").argmax(1) == eval_set[1]).mean())
             record["val_accuracy"] = score
         if score >= state["best_score"]:
             state.update(best_score=score, best_step=step, best_model=copy.deepcopy(average.module.state_dict()))
         state["seconds"] += window["seconds"] + time.perf_counter() - start
         state["history"].append(record)
         return state
-
-
-def history_table(runs: Iterable[Run]) -> pd.DataFrame:
-    """The evaluation records of the FixMatch ``runs`` stacked, with their method, fraction and seed."""
-    return pd.DataFrame([{**record, "method": run.method, "label_fraction": run.fraction, "seed": run.seed}
-                         for run in runs for record in run.classifier.history_])  # fmt: skip

@@ -1,5 +1,5 @@
 """Figures of notebook 04 (self-training). Each returns a matplotlib Figure; save it with
-``bloodssl.plots.save``."""
+``bloodssl.viz.plots.save``."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
 
 
 def shared_errors(tables: Mapping[str, pd.DataFrame]) -> Figure:
-    """One heatmap per entry of ``tables`` (``bloodssl.evaluate.shared_errors``): the share
+    """One heatmap per entry of ``tables`` (``bloodssl.core.evaluate.shared_errors``): the share
     of the row method's test errors that the column method makes too."""
     fig, axes = plt.subplots(1, len(tables), figsize=(5.6 * len(tables), 4.6), squeeze=False)
     for ax, (title, table) in zip(axes[0], tables.items(), strict=True):

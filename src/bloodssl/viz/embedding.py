@@ -1,5 +1,5 @@
 """Figures of notebooks 02 (embeddings and clustering) and 03 (label propagation).
-Each returns a matplotlib Figure; ``bloodssl.plots.save`` writes it."""
+Each returns a matplotlib Figure; ``bloodssl.viz.plots.save`` writes it."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import torch
 from medmnist import INFO
 
 from bloodssl import paths
-from bloodssl.io import atomic_path, md5sum
+from bloodssl.core.io import atomic_path, md5sum
 
 METADATA = INFO["bloodmnist"]
 CLASS_NAMES: tuple[str, ...] = tuple(METADATA["label"][str(i)] for i in range(len(METADATA["label"])))

@@ -9,13 +9,8 @@ rerun, so an interrupted notebook loses at most one epoch and a finished one cos
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import math
 import os
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,101 +19,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
-from bloodssl.augment import CellAugment, dihedral
+from bloodssl.core.checkpoints import (
+    fingerprint,
+    load_checkpoint,
+    restore_training,
+    save_checkpoint,
+    signature,
+    training_state,
+)
+from bloodssl.core.prediction import TTA_MODES
+from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
+from bloodssl.core.validation import as_images, as_labels
 from bloodssl.data import N_CLASSES, to_tensor
-from bloodssl.io import atomic_path
+from bloodssl.data.augment import CellAugment, dihedral
 from bloodssl.models import build_model
-
-SCHEDULES = ("onecycle", "cosine")
-TTA_MODES = {"none": [(0, False)], "dihedral": [(k, f) for f in (False, True) for k in range(4)]}
-
-
-def set_threads(num_threads: int | None = None) -> int:
-    """Use ``num_threads`` intra-op threads (default: every core this process may run on,
-    so ``taskset`` or a container's CPU set is respected) and return the count."""
-    torch.set_num_threads(num_threads or len(os.sched_getaffinity(0)) or 1)
-    return torch.get_num_threads()
-
-
-def lr_factor(schedule: str, step: int, total: int, warmup: float = 0.2) -> float:
-    """Multiplier of the peak learning rate at ``step`` of ``total``.
-
-    ``onecycle``: linear warm-up over the first 20 % of steps, then linear decay to 0
-    (the triangular schedule of the CIFAR speed runs); ``cosine``: cosine decay to 0.
-    Written as a function for ``LambdaLR`` because torch's ``OneCycleLR`` divides by zero
-    on the handful of steps a tiny labelled set gives.
-    """
-    progress = min(step / max(total, 1), 1.0)
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    if progress < warmup:
-        return 0.04 + 0.96 * progress / warmup
-    return (1 - progress) / (1 - warmup)
-
-
-def training_state(model, optimizer, scheduler, generator: torch.Generator) -> dict:
-    """Everything a resumed run needs to continue bit for bit (weights, optimiser,
-    schedule and both random streams), for a per-epoch checkpoint."""
-    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                torch_rng=torch.get_rng_state(), generator=generator.get_state())  # fmt: skip
-
-
-def restore_training(state: dict, model, optimizer, scheduler, generator: torch.Generator) -> None:
-    """Load what ``training_state`` saved back into a fresh run."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    generator.set_state(state["generator"])
-
-
-def _as_images(X) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
-        raise ValueError(f"X must be uint8 images of shape (N, H, W, 3); got {X.shape} {X.dtype}")
-    return X
-
-
-def _as_labels(y, n: int, n_classes: int) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise ValueError(f"y has {len(y)} labels for {n} images")
-    if y.size and (y.min() < -1 or y.max() >= n_classes):
-        raise ValueError(f"labels must be in 0..{n_classes - 1}, or -1 for unlabelled; got {y.min()}..{y.max()}")
-    return y.astype(np.int64)
-
-
-def signature(params: dict, data: str) -> str:
-    """The key a checkpoint is written under: its run's parameters and data fingerprint."""
-    return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
-
-
-def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
-    """The state saved at ``path`` if it was written under ``key``; None (with a warning
-    when another run's checkpoint is in the way) if training must start from scratch."""
-    if path is None or not Path(path).is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("signature") != key:
-        warnings.warn(f"{path} was written for other parameters or data; training from scratch and overwriting it.",
-                      stacklevel=3)  # fmt: skip
-        return None
-    return state
-
-
-def save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically (nothing when ``path`` is None)."""
-    if path is not None:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
-
-def _fingerprint(*arrays: np.ndarray) -> str:
-    digest = hashlib.md5()
-    for array in arrays:
-        digest.update(str(array.shape).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -189,10 +103,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _signature(self, images: np.ndarray, labels: np.ndarray, eval_set) -> str:
         skip = {"checkpoint", "num_threads", "progress", "tta"}
         params = {k: v for k, v in self.get_params().items() if k not in skip}
-        data = _fingerprint(images, labels, *(eval_set or ()))
+        data = fingerprint(images, labels, *(eval_set or ()))
         if self.warm_start and hasattr(self, "model_"):
             start = [t.numpy() for t in self.model_.state_dict().values() if t.is_floating_point()]
-            data += _fingerprint(*start)
+            data += fingerprint(*start)
         return signature(params, data)
 
     def fit(self, X, y, eval_set: tuple | None = None) -> CNNClassifier:
@@ -202,13 +116,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         without it the last epoch is kept.
         """
         self._validate_params()
-        X = _as_images(X)
-        y = _as_labels(y, len(X), self.n_classes)
+        X = as_images(X)
+        y = as_labels(y, len(X), self.n_classes)
         labelled = y >= 0
         if not labelled.any():
             raise ValueError("y has no labelled image (every label is -1); label at least one per class")
         if eval_set is not None:
-            eval_set = (_as_images(eval_set[0]), _as_labels(eval_set[1], len(eval_set[0]), self.n_classes))
+            eval_set = (as_images(eval_set[0]), as_labels(eval_set[1], len(eval_set[0]), self.n_classes))
         set_threads(self.num_threads)
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
@@ -254,7 +168,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                       "train_seconds": train_seconds, "images_per_second": n_samples / train_seconds}  # fmt: skip
             score = 0.0
             if eval_set is not None:
-                score = float((self._predict_probs(eval_set[0], "none").argmax(1) == eval_set[1]).mean())
+                score = float((self.predict_proba_tta(eval_set[0], "none").argmax(1) == eval_set[1]).mean())
                 record["val_accuracy"] = score
             if score >= state["best_score"]:
                 state["best_score"], state["best_epoch"] = score, epoch + 1
@@ -294,12 +208,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction ------------------------------------------------------------------------
 
     def _batches(self, X, batch_size: int = 1024):
-        X = _as_images(X)
+        X = as_images(X)
         for start in range(0, len(X), batch_size):
             yield to_tensor(X[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def _predict_probs(self, X, tta: str) -> np.ndarray:
+    def predict_proba_tta(self, X, tta: str) -> np.ndarray:
+        """Class probabilities averaged over the views of ``tta`` (a key of ``TTA_MODES``)."""
         self.model_.eval()
         views = TTA_MODES[tta]
         out = []
@@ -310,7 +225,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, averaged over the ``tta`` views."""
-        return self._predict_probs(X, self.tta)
+        return self.predict_proba_tta(X, self.tta)
 
     def predict(self, X) -> np.ndarray:
         return self.predict_proba(X).argmax(1)

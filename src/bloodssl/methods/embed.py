@@ -2,7 +2,7 @@
 
 Four sources: raw pixels (the floor), the CNN trained on a labelled subset only
 (``few_label_cnn``, ``CNNClassifier.transform``), the self-supervised SimCLR encoder
-(``bloodssl.selfsup``) and, only when the user has the file on disk, torchvision's
+(``bloodssl.methods.simclr``) and, only when the user has the file on disk, torchvision's
 ImageNet ResNet-18 (nothing is ever downloaded).
 
 A cache entry is ``<dir>/<profile>/<name>-seed<seed>-<split>.npy`` plus a ``.json``
@@ -30,12 +30,13 @@ import torchvision
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch import nn
 
-from bloodssl import paths, supervised
+from bloodssl import paths
+from bloodssl.core.checkpoints import checkpoint_path
+from bloodssl.core.io import atomic_path
 from bloodssl.data import Split, to_tensor
-from bloodssl.io import atomic_path
+from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.profiles import get_profile
-from bloodssl.splits import labelled_subset, mask_labels
-from bloodssl.train import CNNClassifier
 
 ENV = "BLOODSSL_EMBEDDINGS"
 IMAGENET_ENV = "BLOODSSL_IMAGENET_WEIGHTS"
@@ -171,7 +172,7 @@ def few_label_cnn(splits: Mapping[str, Split], *, fraction: float, seed: int, pr
     params = {"epochs": run.epochs, "min_epoch_samples": CNN_EPOCH_SAMPLES[run.name], **params}
     train, val = splits["train"], splits["val"]
     labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
-    checkpoint = supervised.checkpoint_path(CNN_STEM, "supervised", params.get("model", "cnn"), fraction, seed, profile)
+    checkpoint = checkpoint_path(CNN_STEM, "supervised", params.get("model", "cnn"), fraction, seed, profile)
     classifier = CNNClassifier(seed=seed, checkpoint=checkpoint, **params)
     return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
 

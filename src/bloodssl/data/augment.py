@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from bloodssl.data.medmnist import to_tensor
 
 _GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
@@ -101,3 +104,27 @@ class CellAugment:
         if self.brightness or self.contrast or self.saturation:
             images = colour_jitter(images, self.brightness, self.contrast, self.saturation, generator)
         return images
+
+
+@dataclass(frozen=True)
+class StrongAugment:
+    """A strong view of uint8 images (N, H, W, 3): dihedral transform, shift of up to
+    ``max_shift`` pixels, colour jitter of ``jitter`` and a grey ``cutout`` x ``cutout`` patch.
+
+    The student of a round trains on such views of the pseudo-labelled images (on top of
+    its own mild augmentation) while the teacher labelled the clean images: the noisy
+    student recipe, which makes the student learn more than its teacher knew.
+    """
+
+    max_shift: int = 4
+    jitter: float = 0.4
+    cutout: int = 10
+
+    def __call__(self, images: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        x = self.on_tensor(to_tensor(images), generator)
+        return x.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def on_tensor(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The same views of a float batch (N, C, H, W) in [0, 1], for online training."""
+        x = random_shift(random_dihedral(images, generator), self.max_shift, generator)
+        return random_cutout(colour_jitter(x, self.jitter, self.jitter, self.jitter, generator), self.cutout, generator)

@@ -30,10 +30,11 @@ from sklearn.semi_supervised import LabelPropagation, LabelSpreading
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from bloodssl import clustering, results
+from bloodssl import results
 from bloodssl.data import N_CLASSES, SHORT_NAMES
+from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods import clustering
 from bloodssl.profiles import get_profile
-from bloodssl.splits import labelled_subset, mask_labels
 
 METHODS = ("propagation", "spreading")
 KERNELS = ("rbf", "knn")

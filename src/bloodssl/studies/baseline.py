@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import paths, results
+from bloodssl import results
+from bloodssl.core.checkpoints import checkpoint_path
+from bloodssl.core.evaluate import Evaluation, evaluate
 from bloodssl.data import Split
-from bloodssl.evaluate import Evaluation, evaluate
-from bloodssl.splits import labelled_subset, mask_labels
-from bloodssl.train import CNNClassifier
+from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods.supervised import CNNClassifier
 
 
 @dataclass
@@ -42,11 +42,6 @@ class Run:
         out += results.rows({"inference_images_per_second": self.inference_images_per_second},
                             split="test", **keys)  # fmt: skip
         return out
-
-
-def checkpoint_path(stem: str, method: str, model: str, fraction: float, seed: int, profile: str) -> Path:
-    """Where the checkpoint of one run lives: ``models/<stem>/<method>-<model>-...pt``."""
-    return paths.MODELS / stem / f"{method}-{model}-f{fraction:g}-s{seed}-{profile}.pt"
 
 
 def train_and_evaluate(

@@ -1,0 +1,1 @@
+"""Shared machinery: file I/O, checkpoints, schedules, input validation, prediction and metrics."""
