@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 
 def as_images(X) -> np.ndarray:
@@ -24,3 +25,12 @@ def as_labels(y, n: int, n_classes: int) -> np.ndarray:
 def check_threshold(value: float, name: str = "threshold") -> None:
     if not 0 < value <= 1:
         raise ValueError(f"{name} must be in (0, 1], got {value}; e.g. 0.97 keeps only very confident predictions")
+
+
+def check_fitted(estimator, attribute: str) -> None:
+    """Raise scikit-learn's ``NotFittedError`` (naming the estimator and the fix) unless
+    ``estimator`` has the fitted ``attribute``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"this {type(estimator).__name__} is not fitted yet; call fit(X, y) before predicting or transforming"
+        )

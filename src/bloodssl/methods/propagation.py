@@ -31,9 +31,11 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from bloodssl import results
+from bloodssl.core.validation import check_fitted
 from bloodssl.data import N_CLASSES, SHORT_NAMES
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import clustering
+from bloodssl.methods.registry import register
 from bloodssl.profiles import get_profile
 
 METHODS = ("propagation", "spreading")
@@ -76,6 +78,7 @@ def symmetric_knn(X: np.ndarray, Y: np.ndarray, n_neighbors: int) -> sparse.csr_
     return graph.maximum(graph.T).tocsr()
 
 
+@register("graph")
 class GraphClassifier(ClassifierMixin, BaseEstimator):
     """Label propagation/spreading on the training graph, then an inductive classifier.
 
@@ -195,6 +198,7 @@ class GraphClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the inductive classifier, one column per class."""
+        check_fitted(self, "classifier_")
         proba = np.zeros((len(X), self.n_classes))
         with threadpool_limits(self.blas_threads):
             proba[:, self.classifier_.classes_] = self.classifier_.predict_proba(np.asarray(X, dtype=np.float64))

@@ -26,10 +26,12 @@ from bloodssl.core.prediction import cached_proba
 from bloodssl.core.validation import check_threshold
 from bloodssl.data.augment import StrongAugment
 from bloodssl.methods.pseudo_labels import SELECTIONS, fit_temperature, per_class_thresholds, select_confident, sharpen
+from bloodssl.methods.registry import register
 from bloodssl.methods.staged import StagedNetworks
 from bloodssl.methods.supervised import CNNClassifier
 
 
+@register("self_training")
 class SelfTrainingCNN(StagedNetworks, ClassifierMixin, BaseEstimator):
     """Self-training of a ``CNNClassifier`` in scikit-learn's semi-supervised shape.
 

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone
 
 from bloodssl.core.prediction import cached_proba
-from bloodssl.core.validation import as_images, as_labels
+from bloodssl.core.validation import as_images, as_labels, check_fitted
 from bloodssl.methods.supervised import CNNClassifier
 
 
@@ -69,6 +69,7 @@ class StagedNetworks:
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the last network (TTA-averaged like ``CNNClassifier``)."""
+        check_fitted(self, "estimators_")
         return self.estimators_[-1].predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
@@ -76,9 +77,11 @@ class StagedNetworks:
 
     def staged_predict_proba(self, X) -> Iterator[np.ndarray]:
         """The probabilities of each round's network in turn (round 0 = supervised only)."""
+        check_fitted(self, "estimators_")
         for model in self.estimators_:
             yield cached_proba(model, X)
 
     def transform(self, X) -> np.ndarray:
         """Penultimate embeddings of the last network."""
+        check_fitted(self, "estimators_")
         return self.estimators_[-1].transform(X)

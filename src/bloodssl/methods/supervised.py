@@ -29,12 +29,14 @@ from bloodssl.core.checkpoints import (
 )
 from bloodssl.core.prediction import TTA_MODES
 from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
-from bloodssl.core.validation import as_images, as_labels
+from bloodssl.core.validation import as_images, as_labels, check_fitted
 from bloodssl.data import N_CLASSES, to_tensor
 from bloodssl.data.augment import CellAugment, dihedral
+from bloodssl.methods.registry import register
 from bloodssl.models import build_model
 
 
+@register("supervised")
 class CNNClassifier(ClassifierMixin, BaseEstimator):
     """A CNN from ``bloodssl.models`` trained with batched augmentation.
 
@@ -215,6 +217,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     @torch.inference_mode()
     def predict_proba_tta(self, X, tta: str) -> np.ndarray:
         """Class probabilities averaged over the views of ``tta`` (a key of ``TTA_MODES``)."""
+        check_fitted(self, "model_")
         self.model_.eval()
         views = TTA_MODES[tta]
         out = []
@@ -233,6 +236,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     @torch.inference_mode()
     def transform(self, X) -> np.ndarray:
         """Penultimate embeddings, shape (N, embedding_dim)."""
+        check_fitted(self, "model_")
         self.model_.eval()
         feats = [self.model_.features(images) for images in self._batches(X)]
         return torch.cat(feats).numpy()

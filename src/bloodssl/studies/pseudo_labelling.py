@@ -15,7 +15,7 @@ from bloodssl.core.evaluate import Evaluation, evaluate
 from bloodssl.core.prediction import cached_proba
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
-from bloodssl.methods.self_training import SelfTrainingCNN
+from bloodssl.methods.registry import METHODS, get_method
 from bloodssl.methods.staged import StagedNetworks
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.profiles import get_profile
@@ -46,7 +46,9 @@ class Plan:
     rounds (their round 1 is the headline's round 1 with another rule), which keeps the
     comparison affordable on 2 cores. ``fixmatch`` holds the ``FixMatchCNN`` parameters of
     the FixMatch runs, on every fraction and seed; each of ``longer`` reruns them on a longer
-    schedule (is the schedule the limit?).
+    schedule (is the schedule the limit?). ``engine_methods`` (registered names of other
+    methods on the online engine) run on FixMatch's schedule (``on_fixmatch_schedule``) on
+    every seed at ``engine_fractions``.
     """
 
     fractions: tuple[float, ...]
@@ -58,6 +60,8 @@ class Plan:
     self_training: dict = field(default_factory=dict)
     fixmatch: dict = field(default_factory=dict)
     longer: tuple[Schedule, ...] = ()
+    engine_methods: tuple[str, ...] = ("flexmatch", "mean_teacher")
+    engine_fractions: tuple[float, ...] = ()
 
 
 _BASE = dict(model="cnn", class_weight="balanced", min_epoch_samples=4096)
@@ -67,7 +71,7 @@ SIZES: dict[str, Plan] = {
         base={**_BASE, "epochs": 2, "min_epoch_samples": 256, "batch_size": 64},
         self_training=dict(rounds=2, round_epochs=1, strong_views=1, top_k=10, precision=0.9),
         fixmatch=dict(steps=10, eval_every=5, labelled_batch=16, unlabelled_ratio=2, teacher="average", align=True),
-        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),),
+        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), engine_fractions=(0.1,),
     ),
     "default": Plan(
         fractions=(0.01, 0.05), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline="threshold-0.5", compare_rounds=1,
@@ -83,6 +87,7 @@ SIZES: dict[str, Plan] = {
         # at 5 % the 3000-step runs' validation accuracy still rose too, so 9x there (~50 min a run)
         longer=(Schedule(dict(steps=3000, eval_every=200, ema_decay=0.997), (0.01, 0.05)),
                 Schedule(dict(steps=9000, eval_every=500, ema_decay=0.999), (0.05,))),
+        engine_fractions=(0.05,),
     ),
     "full": Plan(
         fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline="threshold-0.5",
@@ -91,6 +96,7 @@ SIZES: dict[str, Plan] = {
         fixmatch=dict(steps=3000, eval_every=200, threshold=0.95, ema_decay=0.997, teacher="average", align=True),
         # ~50 min a run on 2 cores, six runs: a machine with more cores
         longer=(Schedule(dict(steps=9000, eval_every=500, ema_decay=0.999), (0.01, 0.05)),),
+        engine_fractions=(0.01, 0.05, 0.1),
     ),
 }  # fmt: skip
 
@@ -99,6 +105,14 @@ def plan(profile: str) -> Plan:
     """Notebook 04's sizes for ``profile`` (smoke, default or full)."""
     get_profile(profile)
     return SIZES[profile]
+
+
+def on_fixmatch_schedule(sizes: Plan, method: str) -> dict:
+    """``sizes.fixmatch`` restricted to the parameters the registered ``method`` takes: the
+    same steps, batches, learning rate, averaging and evaluation cadence (and, for a
+    FixMatch variant, the same threshold and guards), so only the method differs."""
+    accepted = get_method(method).get_params(deep=False)
+    return {name: value for name, value in sizes.fixmatch.items() if name in accepted}
 
 
 def methods(sizes: Plan, **overrides) -> dict[str, dict]:
@@ -185,13 +199,14 @@ def self_train(
     seed: int,
     stem: str,
     profile: str,
-    algorithm: type = SelfTrainingCNN,
+    algorithm: str | type = "self_training",
 ) -> Run:
     """Self-train one ``method`` on ``fraction`` of the training labels and evaluate it.
 
     The round-0 CNN's checkpoint is shared by every method at the same fraction and seed,
-    so it is trained once. ``algorithm`` is ``SelfTrainingCNN`` or another estimator of the
-    same shape (``bloodssl.methods.fixmatch.FixMatchCNN``). The hidden training labels only feed
+    so it is trained once. ``algorithm`` is the registered name (or the class) of
+    ``SelfTrainingCNN`` or another estimator of the same shape (``fixmatch``,
+    ``mean_teacher``, ...; see ``bloodssl.methods.METHODS``). The hidden training labels only feed
     the pseudo-label accuracy log; the test split is predicted once per round, for reporting.
     """
     train, val, test = splits["train"], splits["val"], splits["test"]
@@ -200,6 +215,7 @@ def self_train(
     shared = checkpoint_path(stem, "supervised", model, fraction, seed, profile)
     estimator = CNNClassifier(**base, seed=seed, progress=False, checkpoint=shared)
     folder = checkpoint_path(stem, method, model, fraction, seed, profile).with_suffix("")
+    algorithm = METHODS[algorithm] if isinstance(algorithm, str) else algorithm
     classifier = algorithm(estimator, **params, checkpoint_dir=folder)
     classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels),
                    y_true=train.labels)  # fmt: skip
@@ -219,7 +235,7 @@ def sweep(
     base: Mapping,
     stem: str,
     profile: str,
-    algorithm: type = SelfTrainingCNN,
+    algorithm: str | type = "self_training",
 ) -> tuple[list[Run], pd.DataFrame]:
     """Every (method, fraction, seed) of ``algorithm``; returns the runs and their tidy
     results, with the round-0 supervised baseline once per (fraction, seed)."""
@@ -227,7 +243,7 @@ def sweep(
     shared = dict(base=base, stem=stem, profile=profile, algorithm=algorithm)
     runs = [
         self_train(splits, method=m, params=methods[m], fraction=f, seed=s, **shared)
-        for m, f, s in tqdm(jobs, desc=f"{algorithm.__name__} runs", unit="run")
+        for m, f, s in tqdm(jobs, desc=f"{getattr(algorithm, '__name__', algorithm)} runs", unit="run")
     ]
     records = [row for run in runs for row in run.rows(profile)]
     baselines = {(run.fraction, run.seed): run for run in runs}

@@ -1,24 +1,33 @@
-"""FixMatchCNN on the colour-coded task whose answer is known: the class is the colour."""
+"""The online engine and its methods (FixMatch, FlexMatch, Mean Teacher) on the colour-coded
+task whose answer is known: the class is the colour."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import colour_coded
 
 from bloodssl.data import Split
 from bloodssl.data.augment import StrongAugment
+from bloodssl.methods.engine import Batch, Context
 from bloodssl.methods.fixmatch import FixMatchCNN
+from bloodssl.methods.flexmatch import FlexMatchCNN
+from bloodssl.methods.mean_teacher import MeanTeacherCNN
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.studies import pseudo_labelling
 from bloodssl.viz import pseudo as plots_pseudo
 
-# one step of supervised training: round 0 is near chance, what FixMatch reaches is its own
+GOLDEN = Path(__file__).parent / "golden" / "fixmatch_colour_seed0.npz"
+# one step of supervised training: round 0 is near chance, what the method reaches is its own
 BASE = dict(epochs=1, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1, min_epoch_samples=8)
 # shifts and cutout, no colour jitter: jitter would erase this task's signal
 KEEP_COLOUR = StrongAugment(max_shift=4, jitter=0.0, cutout=10)
+SHARED = dict(labelled_batch=8, unlabelled_ratio=4, lr=0.02, ema_decay=0.9, progress=False)
+FIXMATCH = dict(SHARED, steps=80, threshold=0.6, eval_every=40, strong=KEEP_COLOUR)
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +40,26 @@ def task():
     return X, y, y_masked, (X_val, y_val)
 
 
-def fit(task, y_true=None, **params) -> FixMatchCNN:
-    """Fit on ``task``; ``y_true`` replaces the task's hidden labels in the log."""
+def fit(task, y_true=None, algorithm=FixMatchCNN, **params):
+    """Fit ``algorithm`` on ``task``; ``y_true`` replaces the task's hidden labels in the log."""
     X, y, y_masked, eval_set = task
-    params = dict(steps=40, labelled_batch=8, unlabelled_ratio=4, threshold=0.6, lr=0.02, ema_decay=0.9,
-                  eval_every=20, strong=KEEP_COLOUR, progress=False) | params  # fmt: skip
+    params = (FIXMATCH if algorithm is not MeanTeacherCNN else dict(SHARED, steps=80, eval_every=40)) | params
     truth = y if y_true is None else y_true
-    return FixMatchCNN(CNNClassifier(**BASE), **params).fit(X, y_masked, eval_set=eval_set, y_true=truth)
+    return algorithm(CNNClassifier(**BASE), **params).fit(X, y_masked, eval_set=eval_set, y_true=truth)
 
 
 @pytest.fixture(scope="module")
 def fitted(task) -> FixMatchCNN:
     return fit(task)
+
+
+def test_fixmatch_on_the_engine_predicts_what_the_old_loop_recorded(task):
+    # break: draw the augmented views in another order, or update the EMA before the step -> other probabilities
+    golden = np.load(GOLDEN)
+    clf = fit(task, steps=30, eval_every=10, teacher="average", align=True)
+    assert np.abs(clf.predict_proba(task[3][0]) - golden["proba"]).max() < 1e-5
+    assert [r["val_accuracy"] for r in clf.history_] == pytest.approx(golden["val_accuracy"].tolist())
+    assert [r["mask_rate"] for r in clf.history_] == pytest.approx(golden["mask_rate"].tolist())
 
 
 def test_fixmatch_learns_the_colours_from_one_label_per_class(task, fitted):
@@ -51,20 +68,51 @@ def test_fixmatch_learns_the_colours_from_one_label_per_class(task, fitted):
     assert [supervised["stage"], fixmatch["stage"]] == ["supervised", "fixmatch"]
     assert supervised["val_accuracy"] <= 0.5 and fitted.score(X_val, y_val) >= 0.95
     assert fixmatch["n_pseudo"] > 0 and fixmatch["pseudo_accuracy"] >= 0.9
-    assert [r["step"] for r in fitted.history_] == [20, 40]
+    assert [r["step"] for r in fitted.history_] == [40, 80]
+
+
+@pytest.mark.parametrize("algorithm", [FlexMatchCNN, MeanTeacherCNN])
+def test_the_other_engine_methods_learn_the_colours_too(task, algorithm):
+    X_val, y_val = task[3]
+    clf = fit(task, algorithm=algorithm, steps=120, eval_every=20)
+    assert clf.rounds_[0]["val_accuracy"] <= 0.5 and clf.score(X_val, y_val) >= 0.95
+    assert clf.rounds_[1]["stage"] == algorithm.name
 
 
 @pytest.mark.parametrize(("teacher", "align"), [("average", False), ("online", True), ("average", True)])
 def test_the_guards_against_confirmation_bias_still_learn_the_colours(task, teacher, align):
     X_val, y_val = task[3]
-    clf = fit(task, teacher=teacher, align=align, steps=60, ema_decay=0.8)
+    clf = fit(task, teacher=teacher, align=align, steps=120, ema_decay=0.8)
     assert clf.score(X_val, y_val) >= 0.95 and clf.rounds_[1]["pseudo_accuracy"] >= 0.9
 
 
-def test_the_unlabelled_images_are_what_lifts_the_accuracy(task, fitted):
-    X_val, y_val = task[3]
-    labelled_only = fit(task, unlabelled_weight=0.0)
-    assert labelled_only.score(X_val, y_val) < fitted.score(X_val, y_val)
+def test_pseudo_labels_reach_the_loss_only_where_confident_and_weighted(task):
+    # break: ignore the mask (or unlabelled_weight) -> the threshold-1 run trains on pseudo-labels and differs
+    X_val = task[3][0]
+    short = dict(steps=20, eval_every=20)
+    nothing_confident = fit(task, threshold=1.0, **short).predict_proba(X_val)
+    weightless = fit(task, unlabelled_weight=0.0, **short).predict_proba(X_val)
+    used = fit(task, **short).predict_proba(X_val)
+    assert np.array_equal(nothing_confident, weightless)
+    assert np.abs(used - weightless).max() > 1e-3
+
+
+def test_flexmatch_lowers_the_threshold_of_classes_it_has_not_learnt():
+    clf = FlexMatchCNN(threshold=0.9)
+    state = clf.init_state(6, torch.full((2,), 0.5))
+    state["selected"][:] = torch.tensor([0, 0, 0, 0, 1, -1])  # class 0 learnt four times, class 1 once
+    context = Context(None, None, None, None, torch.full((2,), 0.5), None, 0, 1, state)
+    rows = torch.tensor([5, 4])
+    batch = Batch(torch.zeros(0), torch.zeros(0), torch.zeros(2, 3, 28, 28), rows)
+    thresholds = clf.thresholds(context, batch, torch.tensor([0.95, 0.5]), torch.tensor([0, 1]))
+    assert thresholds[0] == pytest.approx(0.9) and thresholds[1] == pytest.approx(0.9 * 0.25 / 1.75)
+    assert state["selected"].tolist() == [0, 0, 0, 0, 1, 0]  # row 5 was confident (0.95 >= 0.9): now class 0
+
+
+def test_mean_teacher_chooses_no_pseudo_labels(task):
+    clf = fit(task, algorithm=MeanTeacherCNN, steps=10, eval_every=10)
+    assert np.isnan(clf.history_[-1]["mask_rate"])
+    assert clf.rounds_[1]["n_pseudo"] == 0 and np.isnan(clf.rounds_[1]["pseudo_accuracy"])
 
 
 def test_the_hidden_labels_only_reach_the_log(task, fitted):
@@ -73,6 +121,29 @@ def test_the_hidden_labels_only_reach_the_log(task, fitted):
     X_val = task[3][0]
     assert np.allclose(again.predict_proba(X_val), fitted.predict_proba(X_val), atol=1e-6)
     assert again.rounds_[1]["pseudo_accuracy"] <= 0.1
+
+
+@pytest.mark.parametrize("algorithm", [FixMatchCNN, FlexMatchCNN, MeanTeacherCNN])
+def test_an_interrupted_fit_resumes_bit_for_bit(task, tmp_path, monkeypatch, algorithm):
+    # break: leave the method's state (FlexMatch's selections, alignment) or the EMA out of the checkpoint
+    whole = fit(task, algorithm=algorithm, steps=20, eval_every=10)
+    original = algorithm._evaluate
+    calls = []
+
+    def crash_after_first_evaluation(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(algorithm, "_evaluate", crash_after_first_evaluation)
+    with pytest.raises(KeyboardInterrupt):
+        fit(task, algorithm=algorithm, steps=20, eval_every=10, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(algorithm, "_evaluate", original)
+    resumed = fit(task, algorithm=algorithm, steps=20, eval_every=10, checkpoint_dir=tmp_path)
+    X_val = task[3][0]
+    assert np.array_equal(resumed.predict_proba(X_val), whole.predict_proba(X_val))
+    assert [r["val_accuracy"] for r in resumed.history_] == [r["val_accuracy"] for r in whole.history_]
 
 
 def test_a_finished_fit_resumes_from_its_checkpoint_without_training(task, tmp_path, monkeypatch):
