@@ -72,7 +72,7 @@ def test_finished_checkpoint_is_reused_and_other_images_retrain(tmp_path, monkey
     again = SimCLREncoder(**FAST, checkpoint=tmp_path / "enc.pt").fit(X)
     assert np.allclose(again.transform(X[:4]), first.transform(X[:4]))
     monkeypatch.undo()
-    with pytest.warns(UserWarning, match="written for other parameters or images"):
+    with pytest.warns(UserWarning, match="written for other parameters or data"):
         SimCLREncoder(**{**FAST, "epochs": 1}, checkpoint=tmp_path / "enc.pt").fit(X[:-8])
 
 

@@ -19,7 +19,6 @@ while the oracle is a person (``FileOracle``) resumes, and a finished run replay
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,27 +35,17 @@ from tqdm.auto import tqdm
 from bloodssl.active.oracle import SimulatedOracle
 from bloodssl.active.strategies import Strategy, get_strategy
 from bloodssl.core.evaluate import evaluate
+from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
 from bloodssl.core.io import atomic_path
-from bloodssl.core.prediction import TTA_MODES
+from bloodssl.core.prediction import TTA_MODES, Memo
+from bloodssl.core.validation import as_labels
 from bloodssl.data import to_tensor
 from bloodssl.data.augment import dihedral
 from bloodssl.methods.pseudo_labels import select_confident
 from bloodssl.methods.supervised import CNNClassifier
 
 STATE_FILE = "state.json"
-POOL_CACHE_SIZE = 16  # predictions kept in memory (about 10 MB each for the training split)
-_POOL_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def fingerprint(*arrays) -> str:
-    """md5 of the arrays' shapes and bytes (``None`` allowed)."""
-    digest = hashlib.md5()
-    for array in arrays:
-        if array is not None:
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.shape}{array.dtype}".encode())
-            digest.update(array.tobytes())
-    return digest.hexdigest()
+POOL_MEMO = Memo(16)  # predictions kept in memory (about 10 MB each for the training split)
 
 
 #: Views for predicting the pool: the dihedral group, its four rotations, or the image alone.
@@ -71,27 +60,27 @@ def pool_predictions(
     ``views`` (a key of ``VIEWS``) defaults to the learner's test-time augmentation, so
     ``samples.mean(0)`` is ``learner.predict_proba(X)``; the spread of the views drives
     BALD. The embeddings are ``learner.transform`` averaged over the same views (rotation
-    invariant, like the cells). The latest ``POOL_CACHE_SIZE`` results are kept by views,
+    invariant, like the cells). The latest ``POOL_MEMO.size`` results are kept by views,
     weights and images, so loops that share a model (round 0) predict once.
     """
     model = learner.model_
     views = views or learner.tta
     if views not in VIEWS:
         raise ValueError(f"unknown views {views!r}; choose one of {', '.join(VIEWS)}")
-    key = views + fingerprint(*(t.numpy() for t in model.state_dict().values()), X)
-    if key not in _POOL_CACHE:
-        probs, feats = [], []
-        model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(X), batch_size):
-                images = to_tensor(X[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
-                features = [model.features(dihedral(images, k, flip)) for k, flip in VIEWS[views]]
-                probs.append(torch.stack([F.softmax(model.head(f), 1) for f in features]))
-                feats.append(torch.stack(features).mean(0))
-        _POOL_CACHE[key] = (torch.cat(probs, 1).numpy(), torch.cat(feats).numpy())
-        while len(_POOL_CACHE) > POOL_CACHE_SIZE:
-            del _POOL_CACHE[next(iter(_POOL_CACHE))]
-    return _POOL_CACHE[key]
+    key = views + weights_fingerprint(model) + fingerprint(X)
+    return POOL_MEMO.get(key, lambda: _predict_views(model, X, VIEWS[views], batch_size))
+
+
+def _predict_views(model, X: np.ndarray, views: list[tuple[int, bool]], batch_size: int) -> tuple:
+    probs, feats = [], []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(X), batch_size):
+            images = to_tensor(X[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
+            features = [model.features(dihedral(images, k, flip)) for k, flip in views]
+            probs.append(torch.stack([F.softmax(model.head(f), 1) for f in features]))
+            feats.append(torch.stack(features).mean(0))
+    return torch.cat(probs, 1).numpy(), torch.cat(feats).numpy()
 
 
 def default_learner(**params) -> CNNClassifier:
@@ -99,15 +88,6 @@ def default_learner(**params) -> CNNClassifier:
     confidence threshold such as 0.97 can be reached (smoothing 0.1 over 8 classes trains
     the top class towards 0.91). ``params`` override, e.g. ``epochs`` or ``seed``."""
     return CNNClassifier(**{"class_weight": "balanced", "label_smoothing": 0.0, **params})
-
-
-def _as_labels(y, n: int, name: str, n_classes: int) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} labels for {n} images; expected one per image (-1 for unlabelled)")
-    if y.size and (y.min() < -1 or y.max() >= n_classes):
-        raise ValueError(f"{name} holds {y.min()}..{y.max()}; expected 0..{n_classes - 1}, or -1 for unlabelled")
-    return y.astype(np.int64)
 
 
 class ActiveLoop(ClassifierMixin, BaseEstimator):
@@ -189,7 +169,7 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
         params["learner"] = {k: v for k, v in learner.get_params().items()
                              if k not in {"checkpoint", "progress", "num_threads"}}  # fmt: skip
         data = fingerprint(X, y, *(eval_set or ()), self.embeddings)
-        return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
+        return signature(params, data)
 
     def _load_state(self, signature: str) -> dict:
         fresh = {"signature": signature, "rounds": [], "pending": None}
@@ -233,8 +213,8 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
         X = np.asarray(X)
         learner = clone(self.learner if self.learner is not None else default_learner())
         n_classes = learner.n_classes
-        human = _as_labels(y, len(X), "y", n_classes)
-        truth = None if y_true is None else _as_labels(y_true, len(X), "y_true", n_classes)
+        human = as_labels(y, len(X), n_classes, "y")
+        truth = None if y_true is None else as_labels(y_true, len(X), n_classes, "y_true")
         oracle = self.oracle
         if oracle is None and self.budget and self.rounds:
             if truth is None:

@@ -5,13 +5,10 @@ A checkpoint whose signature differs from the run's is never resumed: it is anot
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bloodssl import paths
@@ -34,11 +31,6 @@ def restore_training(state: dict, model, optimizer, scheduler, generator: torch.
     generator.set_state(state["generator"])
 
 
-def signature(params: dict, data: str) -> str:
-    """The key a checkpoint is written under: its run's parameters and data fingerprint."""
-    return hashlib.md5(json.dumps([params, data], sort_keys=True, default=str).encode()).hexdigest()
-
-
 def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
     """The state saved at ``path`` if it was written under ``key``; None (with a warning
     when another run's checkpoint is in the way) if training must start from scratch."""
@@ -57,14 +49,6 @@ def save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
     if path is not None:
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
-
-
-def fingerprint(*arrays: np.ndarray) -> str:
-    digest = hashlib.md5()
-    for array in arrays:
-        digest.update(str(array.shape).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 def checkpoint_path(stem: str, method: str, model: str, fraction: float, seed: int, profile: str) -> Path:

@@ -7,22 +7,36 @@ from sklearn.exceptions import NotFittedError
 
 
 def as_images(X) -> np.ndarray:
+    """``X`` checked as uint8 RGB images (N, H, W, 3)."""
     X = np.asarray(X)
     if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
         raise ValueError(f"X must be uint8 images of shape (N, H, W, 3); got {X.shape} {X.dtype}")
     return X
 
 
-def as_labels(y, n: int, n_classes: int) -> np.ndarray:
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise ValueError(f"y has {len(y)} labels for {n} images")
+def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray:
+    """``y`` as int64 class indices, one per image (-1 for unlabelled), or a ``ValueError``
+    naming what is wrong and the fix: floats (also whole ones, which usually mean a slip
+    such as ``y - 0.5`` or a NaN), booleans and strings are refused rather than truncated."""
+    y = np.asarray(y)
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y  # medmnist's (N, 1) labels
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"{name} has shape {y.shape} for {n} images; expected one label per image (-1 for unlabelled)")
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
+        hint = " (it holds NaN: mark unlabelled images with -1)" if y.dtype.kind == "f" and np.isnan(y).any() else ""
+        raise ValueError(
+            f"{name} must hold integer class indices, got dtype {y.dtype}{hint}; pass 0..{n_classes - 1} "
+            f"(and -1 for unlabelled), e.g. np.asarray({name}).astype(int) for whole-number floats"
+        )
     if y.size and (y.min() < -1 or y.max() >= n_classes):
-        raise ValueError(f"labels must be in 0..{n_classes - 1}, or -1 for unlabelled; got {y.min()}..{y.max()}")
+        raise ValueError(
+            f"{name}: labels must be in 0..{n_classes - 1}, or -1 for unlabelled; got {y.min()}..{y.max()}"
+        )
     return y.astype(np.int64)
 
 
 def check_threshold(value: float, name: str = "threshold") -> None:
+    """A confidence threshold must lie in (0, 1]."""
     if not 0 < value <= 1:
         raise ValueError(f"{name} must be in (0, 1], got {value}; e.g. 0.97 keeps only very confident predictions")
 

@@ -16,7 +16,6 @@ images or another encoder is stale and recomputed with a warning.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -32,6 +31,8 @@ from torch import nn
 
 from bloodssl import paths
 from bloodssl.core.checkpoints import checkpoint_path
+from bloodssl.core.hashing import fingerprint, weights_fingerprint
+from bloodssl.core.hashing import signature as run_signature
 from bloodssl.core.io import atomic_path
 from bloodssl.data import Split, to_tensor
 from bloodssl.data.splits import labelled_subset, mask_labels
@@ -60,21 +61,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get(ENV, paths.DATA_PROCESSED / "embeddings"))
 
 
-def fingerprint(array: np.ndarray) -> str:
-    """md5 of an array's shape, dtype and bytes."""
-    digest = hashlib.md5(f"{array.shape}{array.dtype}".encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
 def signature(encoder) -> str:
     """A hash of an encoder's parameters and weights (its ``model_``): equal hash, equal embeddings."""
     params = {k: v for k, v in encoder.get_params().items() if k not in {"checkpoint", "num_threads", "progress"}}
-    digest = hashlib.md5(json.dumps(params, sort_keys=True, default=str).encode())
-    for name, tensor in encoder.model_.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().numpy().tobytes())
-    return digest.hexdigest()
+    return run_signature(params, weights_fingerprint(encoder.model_))
 
 
 def entry(name: str, split: str, *, seed: int, profile: str, directory: Path | None = None) -> tuple[Path, Path]:

@@ -23,14 +23,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from bloodssl.core.checkpoints import (
-    fingerprint,
-    load_checkpoint,
-    restore_training,
-    save_checkpoint,
-    signature,
-    training_state,
-)
+from bloodssl.core.checkpoints import load_checkpoint, restore_training, save_checkpoint, training_state
+from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
+from bloodssl.core.losses import class_weights
 from bloodssl.core.schedules import lr_factor, set_threads
 from bloodssl.data import to_tensor
 from bloodssl.data.augment import CellAugment
@@ -135,8 +130,7 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
 
     def _signature(self, base: CNNClassifier, X: np.ndarray, y: np.ndarray, eval_set) -> str:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in self._NOT_TRAINING}
-        start = [t.numpy() for t in base.model_.state_dict().values() if t.is_floating_point()]
-        return signature(params, fingerprint(X, y, *(eval_set or ()), *start))
+        return signature(params, fingerprint(X, y, *(eval_set or ())) + weights_fingerprint(base.model_))
 
     def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> OnlineSSL:
         """Train on ``X`` with labels ``y`` (-1 for unlabelled).
@@ -175,13 +169,13 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
         images_l, targets_l = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
         images_u = to_tensor(X[unlabelled])
         truth_u = None if y_true is None else torch.from_numpy(y_true[unlabelled])
-        counts = torch.bincount(targets_l, minlength=base.n_classes).clamp(min=1).float()
-        weight = counts.sum() / (base.n_classes * counts) if base.class_weight == "balanced" else None
+        weight = class_weights(targets_l, base.n_classes, base.class_weight)
 
         student = copy.deepcopy(base)
         network = student.model_
         average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
         average.module.eval()
+        counts = torch.bincount(targets_l, minlength=base.n_classes).clamp(min=1).float()
         prior = counts / counts.sum()
         optimizer = torch.optim.SGD(network.parameters(), lr=self.lr, momentum=0.9,
                                     weight_decay=base.weight_decay, nesterov=True)  # fmt: skip

@@ -15,12 +15,9 @@ and resumes, so a rerun of a finished encoder costs nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +28,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bloodssl import paths, results
-from bloodssl.core.checkpoints import restore_training, training_state
-from bloodssl.core.io import atomic_path
+from bloodssl.core.checkpoints import load_checkpoint, restore_training, save_checkpoint, training_state
+from bloodssl.core.hashing import fingerprint, signature
 from bloodssl.core.schedules import lr_factor, set_threads
 from bloodssl.data import Split, to_tensor
 from bloodssl.data.augment import CellAugment, dihedral
@@ -78,12 +75,6 @@ def nt_xent(projections: torch.Tensor, temperature: float) -> torch.Tensor:
     logits.fill_diagonal_(float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
     return F.cross_entropy(logits, targets)
-
-
-def _fingerprint(images: np.ndarray) -> str:
-    digest = hashlib.md5(str(images.shape).encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
-    return digest.hexdigest()
 
 
 class SimCLREncoder(TransformerMixin, BaseEstimator):
@@ -151,20 +142,7 @@ class SimCLREncoder(TransformerMixin, BaseEstimator):
     def _make_signature(self, X: np.ndarray) -> str:
         skip = {"checkpoint", "num_threads", "progress", "tta"}
         params = {k: v for k, v in self.get_params().items() if k not in skip}
-        return hashlib.md5(json.dumps([params, _fingerprint(X)], sort_keys=True, default=str).encode()).hexdigest()
-
-    def _load_checkpoint(self) -> dict | None:
-        if self.checkpoint is None or not Path(self.checkpoint).is_file():
-            return None
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        if state.get("signature") != self.signature_:
-            warnings.warn(
-                f"{self.checkpoint} was written for other parameters or images; training from scratch "
-                "and overwriting it.",
-                stacklevel=3,
-            )
-            return None
-        return state
+        return signature(params, fingerprint(X))
 
     def _views(self, images: torch.Tensor, augment: CellAugment, generator: torch.Generator) -> torch.Tensor:
         both = torch.cat([images, images])
@@ -198,7 +176,7 @@ class SimCLREncoder(TransformerMixin, BaseEstimator):
         augment = CellAugment(rotate=True, max_shift=self.max_shift, brightness=self.jitter,
                               contrast=self.jitter, saturation=self.jitter)  # fmt: skip
 
-        state = self._load_checkpoint()
+        state = load_checkpoint(self.checkpoint, self.signature_)
         if state is None:
             state = {"signature": self.signature_, "epoch": 0, "history": [], "seconds": 0.0}
         else:
@@ -226,9 +204,7 @@ class SimCLREncoder(TransformerMixin, BaseEstimator):
             state["history"].append(record)
             state["seconds"] += seconds
             state.update(epoch=epoch + 1, **training_state(self.model_, optimizer, scheduler, generator))
-            if self.checkpoint is not None:
-                with atomic_path(self.checkpoint) as tmp:
-                    torch.save(state, tmp)
+            save_checkpoint(self.checkpoint, state)
             bar.set_postfix(loss=f"{record['loss']:.3f}", img_s=f"{record['images_per_second']:.0f}")
 
         self.model_.eval()

@@ -19,14 +19,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
-from bloodssl.core.checkpoints import (
-    fingerprint,
-    load_checkpoint,
-    restore_training,
-    save_checkpoint,
-    signature,
-    training_state,
-)
+from bloodssl.core.checkpoints import load_checkpoint, restore_training, save_checkpoint, training_state
+from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
+from bloodssl.core.losses import class_weights
 from bloodssl.core.prediction import TTA_MODES
 from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
 from bloodssl.core.validation import as_images, as_labels, check_fitted
@@ -107,8 +102,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params().items() if k not in skip}
         data = fingerprint(images, labels, *(eval_set or ()))
         if self.warm_start and hasattr(self, "model_"):
-            start = [t.numpy() for t in self.model_.state_dict().values() if t.is_floating_point()]
-            data += fingerprint(*start)
+            data += weights_fingerprint(self.model_)
         return signature(params, data)
 
     def fit(self, X, y, eval_set: tuple | None = None) -> CNNClassifier:
@@ -136,8 +130,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = build_model(self.model, self.n_classes, mean, std).to(memory_format=torch.channels_last)
 
         images, targets = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
-        counts = torch.bincount(targets, minlength=self.n_classes).clamp(min=1).float()
-        weight = counts.sum() / (self.n_classes * counts) if self.class_weight == "balanced" else None
+        weight = class_weights(targets, self.n_classes, self.class_weight)
         dataset = TensorDataset(images, targets)
         n_samples = max(len(dataset), self.min_epoch_samples)
         sampler = RandomSampler(dataset, num_samples=n_samples, generator=generator)
