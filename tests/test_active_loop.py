@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import colour_coded
 
+from bloodssl import results
 from bloodssl.active import ActiveLoop, FileOracle, LabelsPending
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.studies.ssl_active_learning import SIZES, Run, expand, study_size
@@ -110,14 +111,17 @@ def test_every_profile_has_a_study_size():
         study_size("tiny")
 
 
-def test_method_names_split_back_into_settings():
+def test_settings_and_rounds_are_columns_and_expand_into_their_own():
     runs = [Run("ssl_al", 0.01, 0, "margin", 40, 0.97, None), Run("ssl", 0.01, 0, None, 0, 0.9, None),
             Run("baseline", 0.02, 0, None, 0, None, None)]  # fmt: skip
-    names = [run.method(r) for run, r in zip(runs, (2, 1, 0), strict=True)]
-    table = expand(pd.DataFrame({"method": names}))
-    assert table["arm"].tolist() == ["ssl_al", "ssl", "baseline"]
+    rows = [results.rows({"accuracy": 0.5}, method=run.arm, round=r, params=run.params(), model="cnn",
+                         label_fraction=run.fraction, n_labels=1, seed=0, split="test", wall_seconds=1.0,
+                         profile="smoke")[0] for run, r in zip(runs, (2, 1, 0), strict=True)]  # fmt: skip
+    table = expand(results.frame(rows))
+    assert table["method"].tolist() == table["arm"].tolist() == ["ssl_al", "ssl", "baseline"]
     assert table["round"].tolist() == [2, 1, 0] and table["budget"].tolist() == [40, 0, 0]
     assert table["strategy"].iloc[0] == "margin" and table["threshold"].iloc[1] == 0.9
+    assert table["params"].iloc[2] == "{}" and np.isnan(table["threshold"].iloc[2])
 
 
 def test_human_share_repeats_the_people_s_labels_among_the_pseudo_labels():

@@ -163,23 +163,30 @@ def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
               [("train", X, y), ("val", X_val, y_val), ("test", X_val, y_val)]}  # fmt: skip
     sweep_base = {k: v for k, v in BASE.items() if k not in {"progress", "tta"}}
     params = dict(steps=10, labelled_batch=8, unlabelled_ratio=2, eval_every=10, strong=KEEP_COLOUR, progress=False)
-    runs, table = pseudo_labelling.sweep(splits, {"fixmatch": params}, fractions=[0.25], seeds=[0], base=sweep_base,
-                               stem="test_fixmatch_sweep", profile="smoke", algorithm=FixMatchCNN)  # fmt: skip
+    variant = pseudo_labelling.Variant("fixmatch", {"steps": 10}, params)
+    runs, table = pseudo_labelling.sweep(splits, [variant], fractions=[0.25], seeds=[0], base=sweep_base,
+                                         stem="test_fixmatch_sweep", profile="smoke")  # fmt: skip
     assert isinstance(runs[0].classifier, FixMatchCNN)
-    assert set(table["method"]) == {"fixmatch", "supervised"}
+    assert set(zip(table["method"], table["params"], strict=True)) == {
+        ("fixmatch", '{"steps":10}'),
+        ("supervised", "{}"),
+    }
+    assert set(table.loc[table["metric"] == "n_pseudo", "round"]) == {0, 1}  # each round in the round column
     rounds = pseudo_labelling.round_table(runs)
     baseline_val = table[(table["method"] == "supervised") & (table["split"] == "val")]
     assert baseline_val[["metric", "value"]].values.tolist() == [["accuracy", rounds["val_accuracy"].iloc[0]]]
-    ((run, network, evaluation),) = pseudo_labelling.final_networks(runs, "fixmatch")
+    ((run, network, evaluation),) = pseudo_labelling.final_networks(runs, "fixmatch (steps=10)")
     assert network is run.classifier.estimators_[-1] and evaluation is run.evaluations["test"]
     ((_, baseline, _),) = pseudo_labelling.final_networks(runs, "supervised")
     assert baseline is run.classifier.estimators_[0]
-    other_seed = dataclasses.replace(run, seed=1, method="top_k")
-    proba = pseudo_labelling.final_probabilities([run, other_seed], ["supervised", "fixmatch"], X_val)
-    assert list(proba) == [0] and list(proba[0]) == ["supervised", "fixmatch"]  # seed 1 lacks fixmatch
-    assert np.allclose(proba[0]["fixmatch"], network.predict_proba(X_val))
+    top_k = pseudo_labelling.Variant("self_training", {"selection": "top_k"}, {})
+    other_seed = dataclasses.replace(run, seed=1, variant=top_k)
+    names = ["supervised", variant.name]
+    proba = pseudo_labelling.final_probabilities([run, other_seed], names, X_val)
+    assert list(proba) == [0] and list(proba[0]) == names  # seed 1 lacks fixmatch
+    assert np.allclose(proba[0][variant.name], network.predict_proba(X_val))
     with pytest.raises(ValueError, match=r"runs span label fractions \[0.25, 0.5\]"):
-        pseudo_labelling.final_probabilities([run, dataclasses.replace(run, fraction=0.5)], ["fixmatch"], X_val)
+        pseudo_labelling.final_probabilities([run, dataclasses.replace(run, fraction=0.5)], [variant.name], X_val)
     with pytest.raises(ValueError, match="no run of method 'top_k'"):
         pseudo_labelling.final_networks(runs, "top_k")
     assert list(rounds["stage"]) == ["supervised", "fixmatch"] and rounds["test_accuracy"].notna().all()

@@ -89,8 +89,11 @@ def test_sweep_writes_tidy_rows_and_class_shares():
                                               seeds=[0, 1], profile="smoke", grid=grid)  # fmt: skip
     assert list(table.columns) == list(results.COLUMNS)
     accuracy = table[(table["metric"] == "accuracy") & (table["split"] == "test")]
-    assert set(accuracy["method"]) == {"labelled_only", "label_propagation_rbf", "label_propagation_knn",
-                                       "label_spreading_rbf", "label_spreading_knn"}  # fmt: skip
+    assert set(zip(accuracy["method"], accuracy["params"], strict=True)) == {
+        ("labelled_only", "{}"), ("label_propagation", '{"kernel":"rbf"}'), ("label_propagation", '{"kernel":"knn"}'),
+        ("label_spreading", '{"kernel":"rbf"}'), ("label_spreading", '{"kernel":"knn"}')}  # fmt: skip
+    assert set(chosen["method"]) == {"label_propagation (kernel=rbf)", "label_propagation (kernel=knn)",
+                                     "label_spreading (kernel=rbf)", "label_spreading (kernel=knn)"}  # fmt: skip
     assert (accuracy["value"] == 1.0).all()
     assert len(chosen) == 2 * 4 and set(chosen["gamma"].dropna()) == {10.0}
     assert np.allclose(shares.groupby(["method", "seed"])["propagated"].sum(), 1.0)

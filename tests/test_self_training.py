@@ -11,7 +11,7 @@ from conftest import colour_coded
 
 from bloodssl.core.prediction import cached_proba
 from bloodssl.data.augment import StrongAugment
-from bloodssl.methods import pseudo_labels
+from bloodssl.methods import get_method, pseudo_labels
 from bloodssl.methods.self_training import SelfTrainingCNN
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.profiles import PROFILES
@@ -178,18 +178,38 @@ def test_per_class_selection_needs_a_validation_split(task):
 def test_every_profile_has_notebook_sizes_and_an_unknown_one_is_refused():
     assert set(pseudo_labelling.SIZES) == set(PROFILES)
     sizes = pseudo_labelling.plan("default")
-    assert {"threshold-0.5", "threshold-0.99", "per_class", "top_k"} <= set(pseudo_labelling.methods(sizes))
-    assert sizes.headline in pseudo_labelling.methods(sizes)
+    variants = pseudo_labelling.methods(sizes)
+    assert {v.method for v in variants.values()} == {"self_training"}
+    settings = [v.setting for v in variants.values()]
+    assert {"selection": "threshold", "threshold": 0.99} in settings and {"selection": "per_class"} in settings
+    assert pseudo_labelling.headline(sizes).setting == {"selection": "threshold", "threshold": sizes.headline}
     with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
         pseudo_labelling.plan("huge")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_longer_fixmatch_schedules_are_longer_and_named_by_their_steps(profile):
+def test_longer_fixmatch_schedules_are_longer_and_set_apart_by_their_steps(profile):
     sizes = pseudo_labelling.plan(profile)
-    names = [schedule.method for schedule in sizes.longer]
-    assert names and len(set(names)) == len(names)
-    for schedule in sizes.longer:
-        assert schedule.method == f"fixmatch-{schedule.params['steps']}"
-        assert schedule.params["steps"] > sizes.fixmatch["steps"]
+    variants = [pseudo_labelling.fixmatch(sizes, schedule) for schedule in sizes.longer]
+    settings = [v.setting for v in variants]
+    assert settings and all(set(s) == {"steps"} for s in settings)
+    assert len({s["steps"] for s in settings} | {sizes.fixmatch["steps"]}) == len(settings) + 1
+    for schedule, variant in zip(sizes.longer, variants, strict=True):
+        assert variant.params["steps"] == schedule.params["steps"] > sizes.fixmatch["steps"]
         assert set(schedule.fractions) <= set(sizes.fractions)
+    plain = pseudo_labelling.fixmatch(sizes, teacher="online", align=False)
+    assert plain.setting == {"steps": sizes.fixmatch["steps"], "teacher": "online", "align": False}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_engine_methods_run_on_fixmatch_s_schedule(profile):
+    sizes = pseudo_labelling.plan(profile)
+    assert set(sizes.engine_methods) == {"flexmatch", "mean_teacher"}
+    for name in sizes.engine_methods:
+        variant = pseudo_labelling.on_engine(sizes, name)
+        accepted = get_method(name).get_params(deep=False)
+        assert variant.params == {k: v for k, v in sizes.fixmatch.items() if k in accepted}
+        assert variant.params["steps"] == sizes.fixmatch["steps"] and variant.setting == {
+            "steps": variant.params["steps"]
+        }
+    assert "threshold" not in pseudo_labelling.on_engine(sizes, "mean_teacher").params

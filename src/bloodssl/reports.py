@@ -11,6 +11,7 @@ bars inside the kernel are switched off: they would freeze at 0 % in the saved n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -153,22 +154,26 @@ def results_table(table: pd.DataFrame) -> pd.DataFrame:
     """Test-split headline metrics as ``mean ± std`` per method, model and label fraction:
     accuracy, macro-F1 and AUC in %, clustering scores (ARI, NMI, silhouette) as fractions;
     then the cost of a run (``cost_table``)."""
+    table = results.final(table)
     test = table[(table["split"] == "test") & table["metric"].isin(HEADLINE_METRICS)]
-    summary = results.summarize(test, by=("method", "model", "label_fraction", "profile", "metric"))
+    keys = ["method", "params", "model", "label_fraction", "profile"]
+    summary = results.summarize(test, by=(*keys, "metric"))
     summary["text"] = ""
     for metric, (_, scale, digits) in HEADLINE_METRICS.items():
         chosen = summary["metric"] == metric
         if chosen.any():
             summary.loc[chosen, "text"] = results.mean_std(summary[chosen], scale=scale, digits=digits)
-    keys = ["method", "model", "label_fraction", "profile"]
     summary["n"] = summary.groupby(keys, sort=False)["n"].transform("max")  # a NaN metric must not split a row
     wide = summary.pivot_table(index=[*keys, "n"], columns="metric",
                                values="text", aggfunc="first", sort=False).reset_index()  # fmt: skip
     cost = cost_table(table, keys)
     wide = wide.merge(cost, on=keys, how="left")
     wide["label_fraction"] = (wide["label_fraction"] * 100).map("{:g} %".format)
+    wide["settings"] = wide["params"].map(results.params_text)
     metrics = [m for m in HEADLINE_METRICS if m in wide.columns]
-    wide = wide.loc[:, ["method", "model", "label_fraction", "profile", "n", *metrics, *cost.columns[len(keys) :]]]
+    settings = ["settings"] if wide["settings"].str.len().any() else []
+    wide = wide.loc[:, ["method", *settings, "model", "label_fraction", "profile", "n", *metrics,
+                        *cost.columns[len(keys) :]]]  # fmt: skip
     return wide.rename(columns={"n": "seeds", "label_fraction": "labels",
                                 **{m: label for m, (label, _, _) in HEADLINE_METRICS.items()}})  # fmt: skip
 
@@ -176,10 +181,10 @@ def results_table(table: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Target:
     """An acceptance target of the issues: the test ``metric`` of the rows of ``stem``'s
-    results at ``label_fraction`` whose method starts with ``method`` and whose model
-    starts with ``model`` ('' = any; label fraction 0 = no labels), mean over seeds; among several (method, model)
-    candidates the one with the best mean validation value over the most seeds counts,
-    so the test split never picks the winner."""
+    results at ``label_fraction`` (0 = no labels) of ``method`` and ``model`` ('' = any)
+    whose settings include ``params``, at ``round`` (None: each run's final result), mean
+    over seeds; among several candidates (method, settings, model) the one with the best
+    mean validation value over the most seeds counts, so the test split never picks the winner."""
 
     stem: str
     claim: str
@@ -188,6 +193,19 @@ class Target:
     method: str = ""
     model: str = ""
     metric: str = "accuracy"
+    round: int | None = None
+    params: tuple[tuple[str, object], ...] = ()
+
+    def rows(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``table`` this target is about."""
+        table = results.final(table) if self.round is None else table[table["round"] == self.round]
+        keep = (table["metric"] == self.metric) & (table["label_fraction"] == self.label_fraction)
+        for column in ("method", "model"):
+            if getattr(self, column):
+                keep &= table[column] == getattr(self, column)
+        for key, value in self.params:
+            keep &= table["params"].map(lambda text, k=key, v=value: json.loads(text).get(k) == v)
+        return table[keep]
 
 
 TARGETS = (
@@ -198,7 +216,7 @@ TARGETS = (
     Target("04_pseudo_labelling", "best pseudo-labelling method at 5 % labels, test accuracy", 0.95, 0.05),
     Target("04_pseudo_labelling", "best pseudo-labelling method at 1 % labels, test accuracy", 0.92, 0.01),
     Target("05_ssl_active_learning", "SSL+AL from 1 % to 2 % labels (round 3), test accuracy", 0.96, 0.01,
-           "ssl_al round=3"),
+           "ssl_al", round=3, params=(("budget", 40), ("strategy", "least_confidence"))),
 )  # fmt: skip
 
 
@@ -214,17 +232,16 @@ def target_table(results_dir: Path | None = None, targets: Sequence[Target] = TA
                "method": "", "seeds": "", "measured": "", "met": "no results yet"}  # fmt: skip
         csv = results_dir / f"{target.stem}.csv"
         if csv.is_file():
-            table = pd.read_csv(csv)
-            chosen = table[(table["metric"] == target.metric) & (table["label_fraction"] == target.label_fraction)
-                           & table["method"].str.startswith(target.method)
-                           & table["model"].str.startswith(target.model)]  # fmt: skip
-            summary = results.summarize(chosen, by=("method", "model", "split"))
+            chosen = target.rows(results.read(csv))
+            summary = results.summarize(chosen, by=("method", "params", "model", "split"))
             row["met"] = "no matching results"
             if len(summary):
                 best = results.best_on_validation(summary)
-                test = summary[(summary["method"] == best["method"]) & (summary["model"] == best["model"])
-                               & (summary["split"] == "test")].iloc[0]  # fmt: skip
-                row.update(method=f"{test['method']} ({test['model']})", seeds=int(test["n"]),
+                same = (summary[["method", "params", "model"]] == best[["method", "params", "model"]]).all(axis=1)
+                test = summary[same & (summary["split"] == "test")].iloc[0]
+                settings = results.params_text(test["params"])
+                row.update(method=f"{test['method']} ({test['model']}{', ' + settings if settings else ''})",
+                           seeds=int(test["n"]),
                            measured=results.mean_std(test.to_frame().T, scale=scale, digits=digits).iloc[0],
                            met="yes" if test["mean"] >= target.goal else "no")  # fmt: skip
         out.append(row)
@@ -240,7 +257,7 @@ def readme_section(results_dir: Path | None = None) -> str:
         markdown_table(target_table(results_dir)),
     ]
     for csv in sorted(results_dir.glob("[0-9][0-9]_*.csv")):
-        table = pd.read_csv(csv)
+        table = results.read(csv)
         parts += [f"\n**{csv.stem}** (test split; `reports/results/{csv.name}`)\n",
                   markdown_table(results_table(table))]  # fmt: skip
         training_only = training_only_table(table)

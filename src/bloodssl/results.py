@@ -1,8 +1,11 @@
 """One tidy results table per notebook: ``reports/results/<notebook stem>.csv``.
 
-Each row is one measurement. Plots, tables and the README read these files; a JSON of
-the run's configuration sits beside each CSV. Writes are atomic, so an interrupted run
-never leaves half a file.
+Each row is one measurement. A run's settings are columns, never part of a name:
+``method`` is a registered method (or an arm, an embedding...), ``params`` the JSON of the
+settings that tell its runs apart in the notebook (``{"steps": 3000}``), and ``round`` the
+stage of a multi-round method the row measures (empty for a run's final result). Plots,
+tables and the README read these files; a JSON of the run's configuration sits beside each
+CSV. Writes are atomic, so an interrupted run never leaves half a file.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,21 +22,55 @@ from bloodssl.core.io import atomic_path
 
 COLUMNS = (
     "method", "model", "label_fraction", "n_labels", "seed", "split",
-    "metric", "value", "wall_seconds", "profile",
+    "metric", "value", "wall_seconds", "profile", "round", "params",
 )  # fmt: skip
+#: columns a row may leave out: a final result has no round, a run with the notebook's
+#: default settings has no params
+OPTIONAL = {"round": float("nan"), "params": "{}"}
+
+
+def params_json(params: Mapping[str, Any] | None) -> str:
+    """The ``params`` cell of a row: the settings as compact JSON with sorted keys."""
+    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def params_text(text: str) -> str:
+    """A ``params`` cell for people: ``steps=3000, teacher=online`` ('' for none)."""
+    return ", ".join(f"{key}={value}" for key, value in json.loads(text).items())
+
+
+def display_name(method: str, params: Mapping[str, Any] | str | None = None) -> str:
+    """A run's name for tables and plots: ``label_propagation (kernel=knn)``. Only for
+    people: code selects runs by the ``method`` and ``params`` columns, never by this."""
+    text = params_text(params if isinstance(params, str) else params_json(params))
+    return f"{method} ({text})" if text else method
+
+
+def named(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``method`` replaced by ``display_name(method, params)``, for display."""
+    return table.assign(method=[display_name(m, p) for m, p in zip(table["method"], table["params"], strict=True)])
+
+
+def expand_params(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with one column per key of its ``params`` (NaN where a row lacks it)."""
+    settings = pd.DataFrame([json.loads(text) for text in table["params"]], index=table.index)
+    return table.join(settings.drop(columns=[c for c in settings.columns if c in table.columns]))
 
 
 def rows(metrics: Mapping[str, float], **keys) -> list[dict]:
     """One row per metric, each carrying the same ``keys`` (method, model, seed, ...)."""
-    missing = set(COLUMNS) - {"metric", "value"} - set(keys)
+    missing = set(COLUMNS) - {"metric", "value"} - set(OPTIONAL) - set(keys)
     if missing:
         raise ValueError(f"rows() needs {', '.join(sorted(missing))} as keyword arguments")
+    keys = {**OPTIONAL, **keys, "params": params_json(keys["params"]) if "params" in keys else OPTIONAL["params"]}
     return [{**keys, "metric": name, "value": float(value)} for name, value in metrics.items()]
 
 
 def frame(records: Iterable[Mapping]) -> pd.DataFrame:
     """Records as a table with exactly the shared columns, in order."""
     table = pd.DataFrame(list(records))
+    for column, default in OPTIONAL.items():
+        table[column] = table[column].fillna(default) if column in table else default
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"results lack the column(s) {', '.join(missing)}; every row needs {COLUMNS}")
@@ -61,15 +99,34 @@ def load(stem: str, results_dir: Path | None = None) -> pd.DataFrame:
     path = Path(results_dir or paths.RESULTS) / f"{stem}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; run notebooks/{stem}.ipynb (or `make reports`).")
-    return pd.read_csv(path)
+    return read(path)
+
+
+def read(path: Path) -> pd.DataFrame:
+    """A results CSV with ``params`` as text ('{}' for none) and ``round`` as numbers."""
+    table = pd.read_csv(path, dtype={"params": str})
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}; it predates the current schema: "
+                         "convert it with `python scripts/convert_results.py`")  # fmt: skip
+    return table.fillna({"params": OPTIONAL["params"]})
+
+
+def final(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's result: those without a round, and for runs measured round by
+    round only, the rows of their last round."""
+    keys = ["method", "model", "label_fraction", "profile", "params", "seed"]
+    last = table.groupby(keys, sort=False, dropna=False)["round"].transform("max")
+    has_final = table["round"].isna().groupby([table[k] for k in keys], sort=False, dropna=False).transform("any")
+    return table[table["round"].isna() | (~has_final & (table["round"] == last))]
 
 
 def summarize(
     table: pd.DataFrame,
-    by: Iterable[str] = ("method", "model", "label_fraction", "split", "metric"),
+    by: Iterable[str] = ("method", "model", "label_fraction", "params", "split", "metric"),
 ) -> pd.DataFrame:
     """Mean, standard deviation and number of seeds of ``value`` per group."""
-    grouped = table.groupby(list(by), sort=False)["value"]
+    grouped = table.groupby(list(by), sort=False, dropna=False)["value"]
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
 
 

@@ -310,8 +310,10 @@ def sweep(
             start = time.perf_counter()
             model, best, _ = select(X["train"], y, X["val"], labels["val"], method=method, kernel=kernel, grid=grid,
                                     seed=seed, **params)  # fmt: skip
-            label = f"label_{method}_{kernel}"
-            records += _rows(model, X, labels, method=label, wall_seconds=time.perf_counter() - start, **keys)
+            name, setting = f"label_{method}", {"kernel": kernel}
+            records += _rows(model, X, labels, method=name, params=setting, wall_seconds=time.perf_counter() - start,
+                             **keys)  # fmt: skip
+            label = results.display_name(name, setting)
             chosen.append({"method": label, **keys, **best})
             found = model.transduction_[(y < 0) & (model.transduction_ >= 0)]
             share = np.bincount(found, minlength=N_CLASSES) / max(len(found), 1)

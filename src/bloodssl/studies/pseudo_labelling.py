@@ -29,31 +29,26 @@ class Schedule:
     params: dict
     fractions: tuple[float, ...]
 
-    @property
-    def method(self) -> str:
-        """The method's name in the results, e.g. ``fixmatch-3000``."""
-        return f"fixmatch-{self.params['steps']}"
-
 
 @dataclass(frozen=True)
 class Plan:
     """What notebook 04 runs at one profile.
 
     Every method starts from the same round-0 CNN (``base``: ``CNNClassifier`` parameters)
-    and uses ``self_training`` (``SelfTrainingCNN`` parameters). The ``headline`` method runs
-    on every fraction and seed of the profile; the other selection rules, compared side by
-    side with it, run on the first seed at ``compare_fractions`` with ``compare_rounds``
-    rounds (their round 1 is the headline's round 1 with another rule), which keeps the
-    comparison affordable on 2 cores. ``fixmatch`` holds the ``FixMatchCNN`` parameters of
-    the FixMatch runs, on every fraction and seed; each of ``longer`` reruns them on a longer
-    schedule (is the schedule the limit?). ``engine_methods`` (registered names of other
-    methods on the online engine) run on FixMatch's schedule (``on_fixmatch_schedule``) on
-    every seed at ``engine_fractions``.
+    and uses ``self_training`` (``SelfTrainingCNN`` parameters). The ``headline`` rule (a
+    global confidence threshold) runs on every fraction and seed of the profile; the other
+    selection rules, compared side by side with it, run on the first seed at
+    ``compare_fractions`` with ``compare_rounds`` rounds (their round 1 is the headline's
+    round 1 with another rule), which keeps the comparison affordable on 2 cores.
+    ``fixmatch`` holds the ``FixMatchCNN`` parameters of the FixMatch runs, on every fraction
+    and seed; each of ``longer`` reruns them on a longer schedule (is the schedule the
+    limit?). ``engine_methods`` (registered names of other methods on the online engine) run
+    on FixMatch's schedule (``on_fixmatch_schedule``) on every seed at ``engine_fractions``.
     """
 
     fractions: tuple[float, ...]
     thresholds: tuple[float, ...]
-    headline: str
+    headline: float
     compare_rounds: int
     compare_fractions: tuple[float, ...]
     base: dict = field(default_factory=dict)
@@ -67,14 +62,14 @@ class Plan:
 _BASE = dict(model="cnn", class_weight="balanced", min_epoch_samples=4096)
 SIZES: dict[str, Plan] = {
     "smoke": Plan(
-        fractions=(0.1,), thresholds=(0.5, 0.9), headline="threshold-0.5", compare_rounds=1, compare_fractions=(0.1,),
+        fractions=(0.1,), thresholds=(0.5, 0.9), headline=0.5, compare_rounds=1, compare_fractions=(0.1,),
         base={**_BASE, "epochs": 2, "min_epoch_samples": 256, "batch_size": 64},
         self_training=dict(rounds=2, round_epochs=1, strong_views=1, top_k=10, precision=0.9),
         fixmatch=dict(steps=10, eval_every=5, labelled_batch=16, unlabelled_ratio=2, teacher="average", align=True),
         longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), engine_fractions=(0.1,),
     ),
     "default": Plan(
-        fractions=(0.01, 0.05), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline="threshold-0.5", compare_rounds=1,
+        fractions=(0.01, 0.05), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline=0.5, compare_rounds=1,
         compare_fractions=(0.05,),
         base={**_BASE, "epochs": 20},
         # one round: measured at 5 % labels (seed 0) a second round left the student where the first one
@@ -90,7 +85,7 @@ SIZES: dict[str, Plan] = {
         engine_fractions=(0.05,),
     ),
     "full": Plan(
-        fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline="threshold-0.5",
+        fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline=0.5,
         compare_rounds=3, compare_fractions=(0.01, 0.05, 0.1), base={**_BASE, "epochs": 40},
         self_training=dict(rounds=3, round_epochs=10, strong_views=4, top_k=500, precision=0.97),
         fixmatch=dict(steps=3000, eval_every=200, threshold=0.95, ema_decay=0.997, teacher="average", align=True),
@@ -115,27 +110,72 @@ def on_fixmatch_schedule(sizes: Plan, method: str) -> dict:
     return {name: value for name, value in sizes.fixmatch.items() if name in accepted}
 
 
-def methods(sizes: Plan, **overrides) -> dict[str, dict]:
-    """The selection rules by name (``threshold-<t>``, ``per_class``, ``top_k``) as
-    ``SelfTrainingCNN`` parameters without ``estimator``; ``overrides`` replace any of them."""
+@dataclass(frozen=True)
+class Variant:
+    """One method at one setting: the registered ``method`` (``bloodssl.methods.METHODS``),
+    the ``setting`` that tells it apart from the notebook's other runs of that method (the
+    ``params`` column of the results) and the estimator's parameters ``params``."""
+
+    method: str
+    setting: dict
+    params: dict
+
+    @property
+    def name(self) -> str:
+        """How tables and plots call it, e.g. ``fixmatch (steps=3000)``."""
+        return results.display_name(self.method, self.setting)
+
+    def with_params(self, **params) -> Variant:
+        """The same variant with ``params`` changed (not its setting: e.g. fewer rounds)."""
+        return Variant(self.method, self.setting, {**self.params, **params})
+
+
+def methods(sizes: Plan, **overrides) -> dict[str, Variant]:
+    """The self-training selection rules (global thresholds, ``per_class``, ``top_k``) by
+    name; ``overrides`` replace any of their ``SelfTrainingCNN`` parameters."""
     shared = {**sizes.self_training, **overrides}
-    out = {f"threshold-{t:g}": {**shared, "selection": "threshold", "threshold": t} for t in sizes.thresholds}
-    out["per_class"] = {**shared, "selection": "per_class"}
-    out["top_k"] = {**shared, "selection": "top_k"}
-    return out
+    settings = [{"selection": "threshold", "threshold": t} for t in sizes.thresholds]
+    settings += [{"selection": "per_class"}, {"selection": "top_k"}]
+    variants = [Variant("self_training", setting, {**shared, **setting}) for setting in settings]
+    return {variant.name: variant for variant in variants}
+
+
+def headline(sizes: Plan) -> Variant:
+    """The headline rule: a global threshold of ``sizes.headline``."""
+    return methods(sizes)[
+        results.display_name("self_training", {"selection": "threshold", "threshold": sizes.headline})
+    ]
+
+
+def fixmatch(sizes: Plan, schedule: Schedule | None = None, **changes) -> Variant:
+    """FixMatch at the plan's settings (on ``schedule`` if given), named by its steps and
+    any of ``changes`` (e.g. ``teacher="online", align=False`` for the plain recipe)."""
+    params = {**sizes.fixmatch, **(schedule.params if schedule else {}), **changes}
+    return Variant("fixmatch", {"steps": params["steps"], **changes}, params)
+
+
+def on_engine(sizes: Plan, method: str) -> Variant:
+    """Another registered online method on FixMatch's schedule (``on_fixmatch_schedule``)."""
+    params = on_fixmatch_schedule(sizes, method)
+    return Variant(method, {"steps": params["steps"]}, params)
 
 
 @dataclass
 class Run:
     """One self-trained classifier at one label fraction and seed, evaluated round by round."""
 
-    method: str
+    variant: Variant
     fraction: float
     seed: int
     classifier: StagedNetworks
     evaluations: dict[str, Evaluation]
     round_evaluations: list[Evaluation]
     inference_images_per_second: float
+
+    @property
+    def method(self) -> str:
+        """The variant's name (``Variant.name``)."""
+        return self.variant.name
 
     def rounds(self) -> pd.DataFrame:
         """The classifier's round log with the test accuracy and macro-F1 of each round."""
@@ -150,27 +190,21 @@ class Run:
         return sum(m.fit_seconds_ for m in clf.estimators_) + sum(r.get("select_seconds", 0.0) for r in clf.rounds_)
 
     def rows(self, profile: str) -> list[dict]:
-        """Tidy rows: final val/test metrics, per-round metrics (``round<r>_...``) and speed."""
+        """Tidy rows: final val/test metrics, each round's metrics (``round`` column) and speed."""
         clf = self.classifier
-        keys = dict(method=self.method, model=clf.estimators_[0].model, label_fraction=self.fraction,
-                    n_labels=clf.estimators_[0].n_labels_, seed=self.seed, profile=profile,
-                    wall_seconds=self.wall_seconds())  # fmt: skip
+        keys = dict(method=self.variant.method, params=self.variant.setting, model=clf.estimators_[0].model,
+                    label_fraction=self.fraction, n_labels=clf.estimators_[0].n_labels_, seed=self.seed,
+                    profile=profile, wall_seconds=self.wall_seconds())  # fmt: skip
         out = []
         for split, evaluation in self.evaluations.items():
             out += results.rows(evaluation.metrics, split=split, **keys)
         for record, evaluation in zip(clf.rounds_, self.round_evaluations, strict=True):
-            r = record["round"]
-            out += results.rows(
-                {
-                    f"round{r}_accuracy": evaluation.metrics["accuracy"],
-                    f"round{r}_macro_f1": evaluation.metrics["macro_f1"],
-                },
-                split="test",
-                **keys,
-            )
-            out += results.rows({f"round{r}_pseudo_labels": record["n_pseudo"],
-                                 f"round{r}_pseudo_label_accuracy": record["pseudo_accuracy"],
-                                 f"round{r}_val_accuracy": record["val_accuracy"]}, split="train", **keys)  # fmt: skip
+            at_round = {**keys, "round": record["round"]}
+            out += results.rows({name: evaluation.metrics[name] for name in ("accuracy", "macro_f1")}, split="test",
+                                **at_round)  # fmt: skip
+            out += results.rows({"accuracy": record["val_accuracy"]}, split="val", **at_round)
+            out += results.rows({"n_pseudo": record["n_pseudo"], "pseudo_accuracy": record["pseudo_accuracy"]},
+                                split="train", **at_round)  # fmt: skip
         seconds = sum(m.fit_seconds_ for m in clf.estimators_)
         images = sum(m.train_images_per_second_ * m.fit_seconds_ for m in clf.estimators_)
         out += results.rows({"train_images_per_second": images / max(seconds, 1e-9), "rounds": clf.n_iter_},
@@ -192,21 +226,19 @@ class Run:
 def self_train(
     splits: Mapping[str, Split],
     *,
-    method: str,
-    params: Mapping,
+    variant: Variant,
     base: Mapping,
     fraction: float,
     seed: int,
     stem: str,
     profile: str,
-    algorithm: str | type = "self_training",
 ) -> Run:
-    """Self-train one ``method`` on ``fraction`` of the training labels and evaluate it.
+    """Train one ``variant`` on ``fraction`` of the training labels and evaluate it.
 
     The round-0 CNN's checkpoint is shared by every method at the same fraction and seed,
-    so it is trained once. ``algorithm`` is the registered name (or the class) of
-    ``SelfTrainingCNN`` or another estimator of the same shape (``fixmatch``,
-    ``mean_teacher``, ...; see ``bloodssl.methods.METHODS``). The hidden training labels only feed
+    so it is trained once. The variant's method is ``self_training`` or another registered
+    estimator of the same shape (``fixmatch``, ``mean_teacher``, ...; see
+    ``bloodssl.methods.METHODS``). The hidden training labels only feed
     the pseudo-label accuracy log; the test split is predicted once per round, for reporting.
     """
     train, val, test = splits["train"], splits["val"], splits["test"]
@@ -214,37 +246,33 @@ def self_train(
     model = base.get("model", "cnn")
     shared = checkpoint_path(stem, "supervised", model, fraction, seed, profile)
     estimator = CNNClassifier(**base, seed=seed, progress=False, checkpoint=shared)
-    folder = checkpoint_path(stem, method, model, fraction, seed, profile).with_suffix("")
-    algorithm = METHODS[algorithm] if isinstance(algorithm, str) else algorithm
-    classifier = algorithm(estimator, **params, checkpoint_dir=folder)
+    folder = checkpoint_path(stem, variant.name.replace(" ", ""), model, fraction, seed, profile).with_suffix("")
+    classifier = METHODS[variant.method](estimator, **variant.params, checkpoint_dir=folder)
     classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels),
                    y_true=train.labels)  # fmt: skip
     staged = [evaluate(test.labels, proba) for proba in classifier.staged_predict_proba(test.images)]
     evaluations = {"val": evaluate(val.labels, cached_proba(classifier.estimators_[-1], val.images)),
                    "test": staged[-1]}  # fmt: skip
     speed = classifier.estimators_[-1].throughput(test.images[:512])
-    return Run(method, fraction, seed, classifier, evaluations, staged, speed)
+    return Run(variant, fraction, seed, classifier, evaluations, staged, speed)
 
 
 def sweep(
     splits: Mapping[str, Split],
-    methods: Mapping[str, Mapping],
+    variants: Iterable[Variant],
     *,
     fractions: Iterable[float],
     seeds: Iterable[int],
     base: Mapping,
     stem: str,
     profile: str,
-    algorithm: str | type = "self_training",
 ) -> tuple[list[Run], pd.DataFrame]:
-    """Every (method, fraction, seed) of ``algorithm``; returns the runs and their tidy
-    results, with the round-0 supervised baseline once per (fraction, seed)."""
-    jobs = [(m, f, s) for f in fractions for s in seeds for m in methods]
-    shared = dict(base=base, stem=stem, profile=profile, algorithm=algorithm)
-    runs = [
-        self_train(splits, method=m, params=methods[m], fraction=f, seed=s, **shared)
-        for m, f, s in tqdm(jobs, desc=f"{getattr(algorithm, '__name__', algorithm)} runs", unit="run")
-    ]
+    """Every (variant, fraction, seed); returns the runs and their tidy results, with the
+    round-0 supervised baseline once per (fraction, seed)."""
+    jobs = [(v, f, s) for f in fractions for s in seeds for v in variants]
+    shared = dict(base=base, stem=stem, profile=profile)
+    runs = [self_train(splits, variant=v, fraction=f, seed=s, **shared)
+            for v, f, s in tqdm(jobs, desc="runs", unit="run")]  # fmt: skip
     records = [row for run in runs for row in run.rows(profile)]
     baselines = {(run.fraction, run.seed): run for run in runs}
     records += [row for run in baselines.values() for row in run.supervised_rows(profile)]

@@ -3,15 +3,15 @@
 Sizes per profile live in ``SIZES``. Every loop of one (start fraction, seed) shares
 round 0's checkpoint and its pool predictions, and the ablations reuse the main arm's
 run where their settings coincide, so each model is trained once and a rerun is free.
-Results are tidy rows; ``method`` reads ``<arm> round=<r> [strategy=.. budget=.. threshold=..]``
-and ``expand`` splits it back into columns.
+Results are tidy rows; ``method`` is the arm, ``round`` the round and ``params`` its settings
+(strategy and budget where it queries, threshold where it pseudo-labels);
+``expand`` turns them into columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,22 +98,19 @@ class Run:
     threshold: float | None
     loop: ActiveLoop
 
-    def method(self, round_: int) -> str:
-        """``ssl_al round=2 strategy=margin budget=40 threshold=0.97`` (only the parts the arm uses)."""
-        parts = [self.arm, f"round={round_}"]
-        if self.budget:
-            parts += [f"strategy={self.strategy}", f"budget={self.budget}"]
-        if self.threshold is not None:
-            parts.append(f"threshold={self.threshold:g}")
-        return " ".join(parts)
+    def params(self) -> dict:
+        """The settings the arm uses: strategy and budget (if it queries), threshold (if it pseudo-labels)."""
+        out = {"strategy": self.strategy, "budget": self.budget} if self.budget else {}
+        return out | ({"threshold": self.threshold} if self.threshold is not None else {})
 
     def rows(self, profile: str) -> list[dict]:
         """Each round as tidy rows: val/test metrics, pseudo-label counts and accuracy, speed."""
         out, wall = [], 0.0
         for log in self.loop.history_:
             wall += log["seconds"]
-            keys = dict(method=self.method(log["round"]), model=self.loop.learner_.model, label_fraction=self.fraction,
-                        n_labels=log["n_labels"], seed=self.seed, wall_seconds=wall, profile=profile)  # fmt: skip
+            keys = dict(method=self.arm, round=log["round"], params=self.params(), model=self.loop.learner_.model,
+                        label_fraction=self.fraction, n_labels=log["n_labels"], seed=self.seed, wall_seconds=wall,
+                        profile=profile)  # fmt: skip
             for split in ("val", "test"):
                 out += results.rows(log[split], split=split, **keys)
             train = {"n_pseudo": log["n_pseudo"], "pseudo_accuracy": log["pseudo_accuracy"],
@@ -145,14 +142,16 @@ def run(
     config.update(ARMS[arm])
     strategy = config["strategy"] if config["budget"] else None
     root = paths.MODELS / stem / profile
-    name = Run(arm, fraction, seed, strategy, config["budget"], config["threshold"], None).method(0)
+    settings = Run(arm, fraction, seed, strategy, config["budget"], config["threshold"], None).params()
+    name = " ".join([arm, *(f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+                            for key, value in settings.items())])  # fmt: skip
     learner = default_learner(**{"model": model, "epochs": size.epochs, "min_epoch_samples": size.min_epoch_samples,
                                  "seed": seed, **size.learner})  # fmt: skip
     loop = ActiveLoop(
         learner, strategy=config["strategy"], budget=config["budget"], rounds=config["rounds"],
         threshold=config["threshold"], human_share=size.human_share, pool_views=size.pool_views,
         finetune=size.finetune, seed=seed,
-        state_dir=root / _slug(f"{name} {model} f{fraction:g} s{seed}"),
+        state_dir=root / f"{name} {model} f{fraction:g} s{seed}".replace(" ", "-"),
         initial_checkpoint=root / f"round0-{model}-f{fraction:g}-s{seed}.pt",
     )  # fmt: skip
     train = splits["train"]
@@ -160,10 +159,6 @@ def run(
     loop.fit(train.images, mask_labels(train.labels, labelled), eval_set=(splits["val"].images, splits["val"].labels),
              report_set=(splits["test"].images, splits["test"].labels), y_true=train.labels)  # fmt: skip
     return Run(arm, fraction, seed, strategy, config["budget"], config["threshold"], loop)
-
-
-def _slug(text: str) -> Path:
-    return Path(text.replace(" round=0", "").replace(" ", "-").replace("=", ""))
 
 
 def main_study(splits, size: StudySize, seeds: Sequence[int], *, stem: str, profile: str, **kw) -> list[Run]:
@@ -189,14 +184,14 @@ def table(runs: Iterable[Run], profile: str) -> pd.DataFrame:
 
 
 def expand(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with the parts of ``method`` as columns: arm, round, strategy, budget, threshold."""
-    parts = table["method"].str.split(" ")
-    out = table.assign(arm=parts.str[0])
-    settings = parts.str[1:].map(lambda items: dict(item.split("=", 1) for item in items)).apply(pd.Series)
-    for column, kind in (("round", int), ("strategy", str), ("budget", float), ("threshold", float)):
-        values = settings[column] if column in settings else pd.Series(np.nan, index=table.index)
-        out[column] = values.astype(kind) if kind is int else values if kind is str else values.astype(float)
+    """``table`` with the arm (its ``method``) and the settings of ``params`` as columns:
+    arm, round, strategy, budget (0 where the arm queries nothing), threshold."""
+    out = results.expand_params(table).assign(arm=table["method"], round=table["round"].astype(int))
+    for column in ("strategy", "budget", "threshold"):
+        if column not in out:
+            out[column] = np.nan
     out["budget"] = out["budget"].fillna(0).astype(int)
+    out["threshold"] = out["threshold"].astype(float)
     return out
 
 
