@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC ?=
 PROFILE ?= default
+DATASET ?= bloodmnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .PHONY: help setup data test test-fast lint reports readme clean
@@ -19,8 +20,8 @@ $(BIN)/bloodssl-ready: pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
 	touch $@
 
-data: setup  ## put the verified bloodmnist.npz in data/raw (SRC=path or BLOODMNIST_NPZ=path to use a copy)
-	$(BIN)/python -m bloodssl.data $(if $(SRC),--src "$(SRC)")
+data: setup  ## put the verified <DATASET>.npz in data/raw (default bloodmnist; SRC=path to use a copy)
+	$(BIN)/python -m bloodssl.data --dataset $(DATASET) $(if $(SRC),--src "$(SRC)")
 
 test: setup data  ## ruff (lint and format), unit tests, nbval (lax) and a papermill smoke run of every notebook
 	$(BIN)/ruff check src tests

@@ -52,3 +52,21 @@ def small_npz(tmp_path) -> Path:
     path = tmp_path / "small.npz"
     np.savez(path, **make_arrays())
     return path
+
+
+def grey_medmnist(path: Path, flag: str = "pneumoniamnist", sizes=None, seed: int = 0) -> Path:
+    """A small synthetic file in medmnist's layout for a grey 2D ``flag``: (N, 28, 28) uint8
+    images whose class is their brightness, (N, 1) labels; every class in every split."""
+    info = data.dataset_info(flag)
+    assert info.n_channels == 1, f"{flag} is not a grey dataset"
+    sizes = sizes or {"train": 60, "val": 25, "test": 25}
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, per_class in sizes.items():
+        labels = np.repeat(np.arange(info.n_classes), per_class)
+        level = 60 + 140 * labels / max(info.n_classes - 1, 1)
+        images = np.clip(level[:, None, None] + rng.normal(0, 25, (len(labels), 28, 28)), 0, 255).astype(np.uint8)
+        order = rng.permutation(len(labels))
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images[order], labels[order].reshape(-1, 1)
+    np.savez(path, **arrays)
+    return path

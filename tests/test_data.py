@@ -106,7 +106,7 @@ def test_fetch_never_replaces_a_good_file_with_a_bad_one(small_npz, tmp_path):
     dest = tmp_path / "bloodmnist.npz"
     np.savez(dest, **make_arrays(seed=1))
     good = md5sum(dest)
-    expected = r"(?s)could not get a verified BloodMNIST file.*user: the file it gave has md5"
+    expected = r"(?s)could not get a verified bloodmnist file.*user: the file it gave has md5"
     with pytest.raises(data.DataError, match=expected):
         data.fetch(dest, small_npz, md5=good[::-1], routes=("user",), log=lambda _: None)
     assert md5sum(dest) == good
@@ -125,7 +125,7 @@ def test_fetch_rejects_unknown_route(tmp_path):
 
 @needs_real_data
 def test_real_file_matches_the_official_split():
-    splits = data.load_splits(REAL_FILE)
+    splits = data.load_splits(path=REAL_FILE)
     assert {name: len(split) for name, split in splits.items()} == data.SPLIT_SIZES
     assert splits["train"].labels[:10].tolist() == [7, 3, 6, 6, 7, 6, 2, 2, 7, 2]
     assert splits["test"].class_counts().tolist() == [244, 624, 311, 579, 243, 284, 666, 470]

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import needs_real_data
+from conftest import grey_medmnist, needs_real_data
 
 from bloodssl import paths, reports, results
 
@@ -34,3 +34,16 @@ def test_notebook_smoke_run_writes_tidy_results(notebook, tmp_path):
     assert list(table.columns) == list(results.COLUMNS)
     assert set(table["profile"]) == {"smoke"}
     assert table["value"].notna().any()
+
+
+@pytest.mark.notebooks
+def test_the_baseline_notebook_runs_on_another_medmnist_dataset_with_grey_images(tmp_path):
+    notebook = paths.NOTEBOOKS / "01_data_and_baseline.ipynb"
+    npz = grey_medmnist(tmp_path / "pneumoniamnist.npz")
+    reports.execute(notebook, "smoke", reports_dir=tmp_path, dataset="pneumoniamnist", data_file=str(npz))
+    table = pd.read_csv(paths.RESULTS / f"{notebook.stem}.csv")
+    config = json.loads((paths.RESULTS / f"{notebook.stem}.json").read_text())
+    assert config["dataset"] == "pneumoniamnist" and config["n_classes"] is None  # inferred from y: 2
+    accuracy = table[(table["split"] == "test") & (table["metric"] == "accuracy")]["value"]
+    assert len(accuracy) == 1 and accuracy.iloc[0] > 0.5  # above chance for two classes
+    assert "pneumonia" in (tmp_path / f"{notebook.stem}.html").read_text()

@@ -59,7 +59,17 @@ def test_evaluate_perfect_and_imperfect_predictions():
     assert np.array_equal(perfect.confusion, np.diag([5] * 8))
     wrong = np.eye(8)[(y + 1) % 8]
     assert evaluate(y, wrong).metrics["accuracy"] == 0
-    assert list(perfect.per_class["class"])[0] == "basophil"
+    assert list(perfect.per_class["class"])[:2] == ["0", "1"]  # no names given: the class indices
+    named = evaluate(y, np.eye(8)[y], class_names=[f"c{i}" for i in range(8)])
+    assert list(named.per_class["class"])[0] == "c0"
+    with pytest.raises(ValueError, match="class_names has 2 names for 8 classes"):
+        evaluate(y, np.eye(8)[y], class_names=["a", "b"])
+
+
+def test_binary_auc_uses_the_positive_class():
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.35, 0.65], [0.2, 0.8]])
+    assert evaluate(y, proba).metrics["auc"] == 1.0
 
 
 def test_auc_is_nan_when_a_class_is_absent():

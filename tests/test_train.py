@@ -96,8 +96,8 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="every label is -1"):
         CNNClassifier(**FAST).fit(X, np.full_like(y, -1))
     with pytest.raises(ValueError, match=r"labels must be in 0\.\.7"):
-        CNNClassifier(**FAST).fit(X, y + 5)
-    with pytest.raises(ValueError, match=r"X must be uint8 images of shape \(N, H, W, 3\)"):
+        CNNClassifier(**FAST, n_classes=8).fit(X, y + 5)
+    with pytest.raises(ValueError, match=r"X must be uint8 images of shape \(N, H, W, 3\) or \(N, H, W, 1\)"):
         CNNClassifier(**FAST).fit(X.astype(np.float32), y)
 
 

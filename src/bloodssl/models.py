@@ -48,12 +48,12 @@ def _conv_bn(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-def fast_cnn_backbone(widths: Sequence[int] = (32, 64, 128)) -> nn.Sequential:
+def fast_cnn_backbone(widths: Sequence[int] = (32, 64, 128), in_channels: int = 3) -> nn.Sequential:
     """Three conv-pool-conv stages after a stem, in the style of the CIFAR-10 speed-run
     networks: 28 -> 14 -> 7 -> 3 pixels, then global max pooling. About 0.3 M parameters;
     ~1,900 training images/s on 2 CPU cores (channels-last)."""
     stem = widths[0] // 2
-    layers: list[nn.Module] = [_conv_bn(3, stem)]
+    layers: list[nn.Module] = [_conv_bn(in_channels, stem)]
     previous = stem
     for width in widths:
         layers += [_conv_bn(previous, width), nn.MaxPool2d(2), _conv_bn(width, width)]
@@ -63,8 +63,8 @@ def fast_cnn_backbone(widths: Sequence[int] = (32, 64, 128)) -> nn.Sequential:
 
 
 def fast_cnn(num_classes: int, mean, std, widths: Sequence[int] = (32, 64, 128)) -> ImageClassifier:
-    """The default model: small, fast and built for 28x28."""
-    return ImageClassifier(fast_cnn_backbone(widths), widths[-1], num_classes, mean, std)
+    """The default model: small, fast and built for 28x28 (as many input channels as ``mean`` has)."""
+    return ImageClassifier(fast_cnn_backbone(widths, len(mean)), widths[-1], num_classes, mean, std)
 
 
 def wide_cnn(num_classes: int, mean, std) -> ImageClassifier:
@@ -72,11 +72,11 @@ def wide_cnn(num_classes: int, mean, std) -> ImageClassifier:
     return fast_cnn(num_classes, mean, std, widths=(48, 96, 192))
 
 
-def resnet18_backbone() -> nn.Module:
+def resnet18_backbone(in_channels: int = 3) -> nn.Module:
     """torchvision's ResNet-18 adapted to 28x28: a 3x3 stride-1 stem and no max-pool,
     as in the MedMNIST v2 benchmark."""
     net = torchvision.models.resnet18()
-    net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
     net.fc = nn.Identity()
     return net
@@ -84,7 +84,7 @@ def resnet18_backbone() -> nn.Module:
 
 def resnet18(num_classes: int, mean, std) -> ImageClassifier:
     """ResNet-18 for 28x28 images (11 M parameters; slow on CPU)."""
-    return ImageClassifier(resnet18_backbone(), 512, num_classes, mean, std)
+    return ImageClassifier(resnet18_backbone(len(mean)), 512, num_classes, mean, std)
 
 
 MODELS: dict[str, Callable[..., ImageClassifier]] = {
@@ -101,7 +101,7 @@ def build_model(
     std: Sequence[float] = (0.25, 0.25, 0.25),
 ) -> ImageClassifier:
     """Build a model from the registry; ``mean``/``std`` are the training images' channel
-    statistics."""
+    statistics (one value per input channel: 1 for grey images, 3 for RGB)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name](num_classes, mean, std)

@@ -22,6 +22,9 @@ class Profile:
     eval_per_class: int | None
     epochs: int
     n_seeds: int
+    #: at least this many images per epoch (``CNNClassifier.min_epoch_samples``), so the smoke
+    #: profile's few images still get enough optimiser steps to learn something
+    epoch_samples: int = 0
 
     def seeds(self, first: int = 0) -> list[int]:
         """The seeds of this profile, starting at ``first``."""
@@ -36,7 +39,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=2, n_seeds=1),
+    "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=2, n_seeds=1, epoch_samples=1024),
     "default": Profile("default", train_per_class=None, eval_per_class=None, epochs=30, n_seeds=3),
     "full": Profile("full", train_per_class=None, eval_per_class=None, epochs=80, n_seeds=5),
 }

@@ -38,7 +38,7 @@ from bloodssl.core.evaluate import evaluate
 from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
 from bloodssl.core.io import atomic_path
 from bloodssl.core.prediction import TTA_MODES, Memo
-from bloodssl.core.validation import as_labels
+from bloodssl.core.validation import as_labels, infer_n_classes
 from bloodssl.data import to_tensor
 from bloodssl.data.augment import dihedral
 from bloodssl.methods.pseudo_labels import select_confident
@@ -212,9 +212,10 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
         self._validate()
         X = np.asarray(X)
         learner = clone(self.learner if self.learner is not None else default_learner())
-        n_classes = learner.n_classes
-        human = as_labels(y, len(X), n_classes, "y")
-        truth = None if y_true is None else as_labels(y_true, len(X), n_classes, "y_true")
+        human = as_labels(y, len(X), learner.n_classes, "y")
+        truth = None if y_true is None else as_labels(y_true, len(X), learner.n_classes, "y_true")
+        # every round's network gets every class the labels, the answers or the validation split hold
+        learner.set_params(n_classes=infer_n_classes(learner.n_classes, human, truth, *(eval_set or ())[1:]))
         oracle = self.oracle
         if oracle is None and self.budget and self.rounds:
             if truth is None:

@@ -3,7 +3,7 @@ classifiers on the same images overlap."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +17,6 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from bloodssl.data import SHORT_NAMES
-
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -29,8 +27,9 @@ class Evaluation:
     per_class: pd.DataFrame
 
 
-def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names=SHORT_NAMES) -> Evaluation:
-    """Accuracy, macro-F1, balanced accuracy and macro one-vs-rest AUC of ``proba``.
+def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] | None = None) -> Evaluation:
+    """Accuracy, macro-F1, balanced accuracy and macro one-vs-rest AUC of ``proba``; the
+    per-class scores are named by ``class_names`` (default: the class indices).
 
     AUC is NaN when ``y_true`` lacks a class (a one-vs-rest curve needs both sides).
     """
@@ -41,7 +40,8 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names=SHORT_NAMES) -> 
     labels = np.arange(proba.shape[1])
     y_pred = proba.argmax(1)
     if len(np.unique(y_true)) == proba.shape[1]:
-        auc = float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
+        scores = proba[:, 1] if proba.shape[1] == 2 else proba  # scikit-learn takes the positive class's
+        auc = float(roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=labels))
     else:
         auc = float("nan")
     metrics = {
@@ -51,7 +51,9 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names=SHORT_NAMES) -> 
         "auc": auc,
     }
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    names = list(class_names) if len(class_names) == len(labels) else [str(c) for c in labels]
+    names = [str(c) for c in labels] if class_names is None else list(class_names)
+    if len(names) != len(labels):
+        raise ValueError(f"class_names has {len(names)} names for {len(labels)} classes")
     per_class = pd.DataFrame({"class": names, "precision": precision, "recall": recall, "f1": f1, "support": support})
     return Evaluation(metrics, confusion_matrix(y_true, y_pred, labels=labels), per_class)
 

@@ -7,17 +7,20 @@ from sklearn.exceptions import NotFittedError
 
 
 def as_images(X) -> np.ndarray:
-    """``X`` checked as uint8 RGB images (N, H, W, 3)."""
+    """``X`` checked as uint8 images (N, H, W, C) with C = 3 (RGB) or 1 (grey; (N, H, W) gets the axis)."""
     X = np.asarray(X)
-    if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
-        raise ValueError(f"X must be uint8 images of shape (N, H, W, 3); got {X.shape} {X.dtype}")
+    if X.ndim == 3 and X.dtype == np.uint8:
+        X = X[..., None]
+    if X.ndim != 4 or X.shape[-1] not in (1, 3) or X.dtype != np.uint8:
+        raise ValueError(f"X must be uint8 images of shape (N, H, W, 3) or (N, H, W, 1); got {X.shape} {X.dtype}")
     return X
 
 
-def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray:
+def as_labels(y, n: int, n_classes: int | None, name: str = "y") -> np.ndarray:
     """``y`` as int64 class indices, one per image (-1 for unlabelled), or a ``ValueError``
     naming what is wrong and the fix: floats (also whole ones, which usually mean a slip
-    such as ``y - 0.5`` or a NaN), booleans and strings are refused rather than truncated."""
+    such as ``y - 0.5`` or a NaN), booleans and strings are refused rather than truncated.
+    ``n_classes=None`` checks only that no label is below -1."""
     y = np.asarray(y)
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y  # medmnist's (N, 1) labels
     if y.ndim != 1 or len(y) != n:
@@ -25,14 +28,29 @@ def as_labels(y, n: int, n_classes: int, name: str = "y") -> np.ndarray:
     if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
         hint = " (it holds NaN: mark unlabelled images with -1)" if y.dtype.kind == "f" and np.isnan(y).any() else ""
         raise ValueError(
-            f"{name} must hold integer class indices, got dtype {y.dtype}{hint}; pass 0..{n_classes - 1} "
+            f"{name} must hold integer class indices, got dtype {y.dtype}{hint}; pass 0, 1, 2, ... "
             f"(and -1 for unlabelled), e.g. np.asarray({name}).astype(int) for whole-number floats"
         )
+    if n_classes is None:
+        if y.size and y.min() < -1:
+            raise ValueError(f"{name}: labels must be class indices 0, 1, 2, ..., or -1 for unlabelled; got {y.min()}")
+        return y.astype(np.int64)
     if y.size and (y.min() < -1 or y.max() >= n_classes):
         raise ValueError(
             f"{name}: labels must be in 0..{n_classes - 1}, or -1 for unlabelled; got {y.min()}..{y.max()}"
         )
     return y.astype(np.int64)
+
+
+def infer_n_classes(n_classes: int | None, *labels: np.ndarray | None) -> int:
+    """``n_classes`` if given, else one more than the largest label of ``labels`` (the
+    labelled, validation and hidden labels a fit sees), as scikit-learn infers classes from ``y``."""
+    if n_classes is not None:
+        return int(n_classes)
+    largest = max((int(np.max(y)) for y in labels if y is not None and np.size(y)), default=-1)
+    if largest < 0:
+        raise ValueError("y has no labelled image (every label is -1); label at least one per class")
+    return largest + 1
 
 
 def check_threshold(value: float, name: str = "threshold") -> None:

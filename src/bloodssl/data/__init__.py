@@ -1,4 +1,4 @@
-"""Data: the MedMNIST files and their splits (``medmnist``), labelled subsets (``splits``)
+"""Data: any 2D MedMNIST dataset's verified file and splits (``medmnist``), labelled subsets (``splits``)
 and batched tensor augmentation (``augment``)."""
 
 from bloodssl.data.medmnist import (
@@ -11,9 +11,13 @@ from bloodssl.data.medmnist import (
     SPLITS,
     BloodMNISTDataset,
     DataError,
+    DatasetInfo,
     Split,
+    dataset_info,
     default_path,
     fetch,
+    flags_2d,
+    load_dataset,
     load_split,
     load_splits,
     to_tensor,
@@ -30,9 +34,13 @@ __all__ = [
     "SPLIT_SIZES",
     "BloodMNISTDataset",
     "DataError",
+    "DatasetInfo",
     "Split",
+    "dataset_info",
     "default_path",
     "fetch",
+    "flags_2d",
+    "load_dataset",
     "load_split",
     "load_splits",
     "to_tensor",

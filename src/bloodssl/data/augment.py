@@ -67,11 +67,16 @@ def colour_jitter(
         return 1 + strength * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)
 
     out = images * factors(brightness)
-    grey = (out * _GREY).sum(1, keepdim=True)
+    grey = luminance(out)
     out = (out - grey.mean((2, 3), keepdim=True)) * factors(contrast) + grey.mean((2, 3), keepdim=True)
-    grey = (out * _GREY).sum(1, keepdim=True)
-    out = (out - grey) * factors(saturation) + grey
+    grey = luminance(out)
+    out = (out - grey) * factors(saturation) + grey  # a grey image has no saturation to change
     return out.clamp_(0, 1)
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """The grey level (N, 1, H, W) of RGB images (ITU-R 601 weights); a grey image is its own."""
+    return images if images.shape[1] == 1 else (images * _GREY).sum(1, keepdim=True)
 
 
 def random_cutout(images: torch.Tensor, size: int, generator: torch.Generator, fill: float = 0.5) -> torch.Tensor:

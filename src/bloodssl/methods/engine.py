@@ -169,13 +169,13 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
         images_l, targets_l = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
         images_u = to_tensor(X[unlabelled])
         truth_u = None if y_true is None else torch.from_numpy(y_true[unlabelled])
-        weight = class_weights(targets_l, base.n_classes, base.class_weight)
+        weight = class_weights(targets_l, base.n_classes_, base.class_weight)
 
         student = copy.deepcopy(base)
         network = student.model_
         average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
         average.module.eval()
-        counts = torch.bincount(targets_l, minlength=base.n_classes).clamp(min=1).float()
+        counts = torch.bincount(targets_l, minlength=base.n_classes_).clamp(min=1).float()
         prior = counts / counts.sum()
         optimizer = torch.optim.SGD(network.parameters(), lr=self.lr, momentum=0.9,
                                     weight_decay=base.weight_decay, nesterov=True)  # fmt: skip

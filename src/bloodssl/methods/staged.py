@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone
 
 from bloodssl.core.prediction import cached_proba
-from bloodssl.core.validation import as_images, as_labels, check_fitted
+from bloodssl.core.validation import as_images, as_labels, check_fitted, infer_n_classes
 from bloodssl.methods.supervised import CNNClassifier
 
 
@@ -28,6 +28,8 @@ class StagedNetworks:
         y = as_labels(y, len(X), base.n_classes)
         if y_true is not None:
             y_true = as_labels(y_true, len(X), base.n_classes)
+        # every stage's network gets the same classes, also those only the validation labels show
+        base.set_params(n_classes=infer_n_classes(base.n_classes, y, *(eval_set or ())[1:]))
         if base.checkpoint is None and self.checkpoint_dir is not None:
             base.set_params(checkpoint=self._checkpoint("round0"))
         base.fit(X, y, eval_set=eval_set)

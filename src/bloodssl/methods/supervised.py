@@ -24,8 +24,8 @@ from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
 from bloodssl.core.losses import class_weights
 from bloodssl.core.prediction import TTA_MODES
 from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
-from bloodssl.core.validation import as_images, as_labels, check_fitted
-from bloodssl.data import N_CLASSES, to_tensor
+from bloodssl.core.validation import as_images, as_labels, check_fitted, infer_n_classes
+from bloodssl.data import to_tensor
 from bloodssl.data.augment import CellAugment, dihedral
 from bloodssl.methods.registry import register
 from bloodssl.models import build_model
@@ -64,7 +64,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         checkpoint: str | os.PathLike | None = None,
         num_threads: int | None = None,
         progress: bool = True,
-        n_classes: int = N_CLASSES,
+        n_classes: int | None = None,
     ):
         self.model = model
         self.epochs = epochs
@@ -123,14 +123,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
 
-        self.classes_ = np.arange(self.n_classes)
+        warm = self.warm_start and hasattr(self, "model_")
+        self.n_classes_ = self.n_classes_ if warm else infer_n_classes(self.n_classes, y, *(eval_set or ())[1:])
+        if y.max() >= self.n_classes_:
+            raise ValueError(f"y holds class {y.max()} but the network of the warm start has {self.n_classes_} classes")
+        self.classes_ = np.arange(self.n_classes_)
         if not (self.warm_start and hasattr(self, "model_")):
-            pixels = X.reshape(-1, 3) / 255.0
+            pixels = X.reshape(-1, X.shape[-1]) / 255.0
             mean, std = pixels.mean(0).tolist(), (pixels.std(0) + 1e-6).tolist()
-            self.model_ = build_model(self.model, self.n_classes, mean, std).to(memory_format=torch.channels_last)
+            self.model_ = build_model(self.model, self.n_classes_, mean, std).to(memory_format=torch.channels_last)
 
         images, targets = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
-        weight = class_weights(targets, self.n_classes, self.class_weight)
+        weight = class_weights(targets, self.n_classes_, self.class_weight)
         dataset = TensorDataset(images, targets)
         n_samples = max(len(dataset), self.min_epoch_samples)
         sampler = RandomSampler(dataset, num_samples=n_samples, generator=generator)
@@ -217,7 +221,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         for images in self._batches(X):
             probs = sum(F.softmax(self.model_(dihedral(images, k, f)), 1) for k, f in views) / len(views)
             out.append(probs)
-        return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes), np.float32)
+        return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes_), np.float32)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, averaged over the ``tta`` views."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,6 +52,7 @@ def train_and_evaluate(
     stem: str,
     profile: str,
     method: str = "supervised",
+    class_names: Sequence[str] | None = None,
     **params,
 ) -> Run:
     """Train a ``CNNClassifier`` on ``fraction`` of the training labels and evaluate it.
@@ -69,7 +70,7 @@ def train_and_evaluate(
     evaluations = {}
     start = time.perf_counter()
     for name in ("val", "test"):
-        evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images))
+        evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images), class_names)
     seconds = time.perf_counter() - start
     speed = (len(val) + len(splits["test"])) / seconds
     return Run(method, fraction, seed, classifier, evaluations, speed)

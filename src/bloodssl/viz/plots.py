@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from bloodssl import paths
 from bloodssl.core.io import atomic_path
-from bloodssl.data import N_CLASSES, SHORT_NAMES, Split
+from bloodssl.data import SHORT_NAMES, Split
 
 
 def save(fig: Figure, name: str) -> None:
@@ -22,20 +22,20 @@ def save(fig: Figure, name: str) -> None:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
 
 
-def class_distribution(splits: Mapping[str, Split]) -> pd.DataFrame:
+def class_distribution(splits: Mapping[str, Split], class_names: Sequence[str] = SHORT_NAMES) -> pd.DataFrame:
     """Images per class and split, as counts and shares (long format)."""
     records = []
     for name, split in splits.items():
-        counts = split.class_counts()
+        counts = split.class_counts(len(class_names))
         for label, count in enumerate(counts):
-            records.append({"split": name, "class": SHORT_NAMES[label], "count": int(count),
+            records.append({"split": name, "class": class_names[label], "count": int(count),
                             "share": count / counts.sum()})  # fmt: skip
     return pd.DataFrame(records)
 
 
-def label_histograms(splits: Mapping[str, Split]) -> Figure:
+def label_histograms(splits: Mapping[str, Split], class_names: Sequence[str] = SHORT_NAMES) -> Figure:
     """Counts (left) and shares (right) of each class in each split."""
-    table = class_distribution(splits)
+    table = class_distribution(splits, class_names)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
     for ax, value in zip(axes, ("count", "share"), strict=True):
         sns.barplot(table, y="class", x=value, hue="split", ax=ax, orient="h")
@@ -45,28 +45,33 @@ def label_histograms(splits: Mapping[str, Split]) -> Figure:
     return fig
 
 
-def example_grid(split: Split, per_class: int = 8, seed: int = 0) -> Figure:
-    """``per_class`` random images of each class, one row per class."""
+def example_grid(split: Split, per_class: int = 8, seed: int = 0, class_names: Sequence[str] = SHORT_NAMES) -> Figure:
+    """``per_class`` random images of each class, one row per class (grey images in grey)."""
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(N_CLASSES, per_class, figsize=(per_class * 0.9, N_CLASSES * 0.95))
-    for label in range(N_CLASSES):
+    n_classes = len(class_names)
+    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 0.9, n_classes * 0.95), squeeze=False)
+    grey = split.images.shape[-1] == 1
+    for label in range(n_classes):
         pool = np.flatnonzero(split.labels == label)
         chosen = rng.choice(pool, size=min(per_class, len(pool)), replace=False)
         for column, ax in enumerate(axes[label]):
             ax.axis("off")
             if column < len(chosen):
-                ax.imshow(split.images[chosen[column]])
-        axes[label, 0].text(-3, 14, SHORT_NAMES[label], ha="right", va="center", fontsize=9)
+                image = split.images[chosen[column]]
+                ax.imshow(image[..., 0] if grey else image, cmap="gray" if grey else None, vmin=0, vmax=255)
+        axes[label, 0].text(-3, 14, class_names[label], ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     return fig
 
 
-def confusion(matrix: np.ndarray, title: str = "confusion matrix (rows: true class)") -> Figure:
+def confusion(
+    matrix: np.ndarray, title: str = "confusion matrix (rows: true class)", class_names: Sequence[str] = SHORT_NAMES
+) -> Figure:
     """Row-normalised confusion matrix with the counts written in the cells."""
     shares = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7, 6))
     sns.heatmap(shares, annot=matrix, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar_kws={"label": "share of row"},
-                xticklabels=SHORT_NAMES, yticklabels=SHORT_NAMES, ax=ax)  # fmt: skip
+                xticklabels=class_names, yticklabels=class_names, ax=ax)  # fmt: skip
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
