@@ -1,5 +1,5 @@
-"""Shared fixtures. Outputs of every test (and of the notebooks that nbval and papermill
-run) go to a temporary folder, never to the committed reports/, models/ or data/processed/."""
+"""Shared fixtures. Outputs of every test (and of the notebooks that papermill runs) go
+to a temporary folder, never to the committed reports/, models/ or data/processed/."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Every numbered notebook runs end to end with profile="smoke" and writes its results
-in the shared schema (nbval, run by `make test`, additionally executes them in place)."""
+"""Every numbered notebook runs end to end with profile="smoke" (a papermill run, in a
+kernel of its own) and writes what it promises: its methods, splits and metrics in the
+shared schema, models above chance, and an HTML report with every figure it saved."""
 
 from __future__ import annotations
 
@@ -12,6 +13,36 @@ from conftest import grey_medmnist, needs_real_data
 from bloodssl import paths, reports, results
 
 NOTEBOOKS = reports.notebooks()
+CHANCE = 1 / 8
+# per notebook: the methods it writes, its splits, metrics it must have, and the rows whose
+# test score must beat chance (method, metric, lowest value); break any step of a notebook
+# (a method dropped, a split swapped, a model that does not learn) and its entry fails
+EXPECTED = {
+    "01_data_and_baseline": dict(
+        methods={"supervised"}, splits={"train", "val", "test"},
+        metrics={"accuracy", "macro_f1", "auc", "train_images_per_second", "inference_images_per_second"},
+        above=[("supervised", "accuracy", 2 * CHANCE)]),
+    "02_embeddings_and_clustering": dict(
+        methods={"kmeans", "dbscan", "hdbscan", "simclr"}, splits={"train", "test"},
+        metrics={"ari", "nmi", "silhouette", "train_images_per_second"}, above=[("kmeans", "ari", 0.05)]),
+    "03_label_propagation": dict(
+        methods={"labelled_only", "label_propagation", "label_spreading"}, splits={"val", "test"},
+        metrics={"accuracy", "macro_f1"},
+        above=[(m, "accuracy", 2 * CHANCE) for m in ("labelled_only", "label_propagation", "label_spreading")]),
+    "04_pseudo_labelling": dict(
+        methods={"supervised", "self_training", "fixmatch", "flexmatch", "mean_teacher"},
+        splits={"train", "val", "test"},
+        metrics={"accuracy", "macro_f1", "auc", "n_pseudo", "pseudo_accuracy", "train_images_per_second"},
+        above=[(m, "accuracy", 2 * CHANCE) for m in ("supervised", "self_training", "fixmatch")]),
+    "05_ssl_active_learning": dict(
+        methods={"baseline", "ssl", "al", "ssl_al", "notebook"}, splits={"train", "val", "test", "all"},
+        metrics={"accuracy", "macro_f1", "n_pseudo", "n_queried", "train_images_per_second"},
+        above=[(m, "accuracy", 2 * CHANCE) for m in ("baseline", "ssl", "al", "ssl_al")]),
+}  # fmt: skip
+
+
+def test_every_notebook_has_expectations():
+    assert {n.stem for n in NOTEBOOKS} == set(EXPECTED), "add the new notebook's expectations to EXPECTED"
 
 
 def test_every_notebook_has_one_parameters_cell_with_profile_and_seed():
@@ -27,13 +58,22 @@ def test_every_notebook_has_one_parameters_cell_with_profile_and_seed():
 @needs_real_data
 @pytest.mark.notebooks
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_notebook_smoke_run_writes_tidy_results(notebook, tmp_path):
+def test_notebook_smoke_run_writes_what_it_promises(notebook, tmp_path):
     reports.execute(notebook, "smoke", reports_dir=tmp_path)
-    assert (tmp_path / f"{notebook.stem}.html").stat().st_size > 10_000
-    table = pd.read_csv(paths.RESULTS / f"{notebook.stem}.csv")
-    assert list(table.columns) == list(results.COLUMNS)
-    assert set(table["profile"]) == {"smoke"}
-    assert table["value"].notna().any()
+    expected = EXPECTED[notebook.stem]
+    table = results.read(paths.RESULTS / f"{notebook.stem}.csv")
+    assert list(table.columns) == list(results.COLUMNS) and set(table["profile"]) == {"smoke"}
+    assert set(table["method"]) == expected["methods"]
+    assert set(table["split"]) == expected["splits"]
+    assert expected["metrics"] <= set(table["metric"])
+    final = results.final(table)
+    for method, metric, lowest in expected["above"]:
+        scores = final[(final["method"] == method) & (final["metric"] == metric) & (final["split"] == "test")]
+        assert len(scores) and scores["value"].max() > lowest, f"{method} {metric} {scores['value'].max()}"
+    html = (tmp_path / f"{notebook.stem}.html").read_text()
+    figures = list(paths.FIGURES.glob(f"{notebook.stem}_*.png"))
+    assert figures and html.count("data:image/png") >= len(figures), "a figure is missing from the report"
+    assert "Traceback" not in html
 
 
 @pytest.mark.notebooks

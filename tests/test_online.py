@@ -160,13 +160,18 @@ def test_a_finished_fit_resumes_from_its_checkpoint_without_training(task, tmp_p
 def test_sweep_runs_fixmatch_like_the_self_training_methods(task):
     X, y, _, (X_val, y_val) = task
     splits = {name: Split(name, images, labels) for name, images, labels in
-              [("train", X, y), ("val", X_val, y_val), ("test", X_val, y_val)]}  # fmt: skip
+              [("train", X, y), ("val", X_val, y_val), ("test", X_val, (y_val + 1) % 8)]}  # fmt: skip
     sweep_base = {k: v for k, v in BASE.items() if k not in {"progress", "tta"}}
     params = dict(steps=10, labelled_batch=8, unlabelled_ratio=2, eval_every=10, strong=KEEP_COLOUR, progress=False)
     variant = pseudo_labelling.Variant("fixmatch", {"steps": 10}, params)
     runs, table = pseudo_labelling.sweep(splits, [variant], fractions=[0.25], seeds=[0], base=sweep_base,
                                          stem="test_fixmatch_sweep", profile="smoke")  # fmt: skip
     assert isinstance(runs[0].classifier, FixMatchCNN)
+    # break: swap val and test -> the test labels here are all wrong, so its accuracy would be the high one
+    final = table[table["round"].isna() & (table["metric"] == "accuracy") & (table["method"] == "fixmatch")]
+    scores = dict(zip(final["split"], final["value"], strict=True))
+    predicted = runs[0].classifier.predict(X_val)
+    assert scores == {"val": np.mean(predicted == y_val), "test": np.mean(predicted == (y_val + 1) % 8)}
     assert set(zip(table["method"], table["params"], strict=True)) == {
         ("fixmatch", '{"steps":10}'),
         ("supervised", "{}"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,21 @@ def test_missing_results_name_the_notebook(tmp_path):
         results.load("42_absent", results_dir=tmp_path)
 
 
-def test_failed_write_keeps_the_previous_file(tmp_path):
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    # break: write to the target directly (not to a temporary file renamed on success) -> a half file stays
     results.save(results.rows({"accuracy": 0.5}, seed=0, **KEYS), "99_x", results_dir=tmp_path)
     before = (tmp_path / "99_x.csv").read_text()
-    with pytest.raises(ValueError):
-        results.save(pd.DataFrame([{"metric": "accuracy"}]), "99_x", results_dir=tmp_path)
+
+    def half_then_fail(self, path, **kwargs):
+        Path(path).write_text("method,mod")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        results.save(results.rows({"accuracy": 0.9}, seed=1, **KEYS), "99_x", results_dir=tmp_path)
     assert (tmp_path / "99_x.csv").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["99_x.csv", "99_x.json"] or sorted(
+        p.name for p in tmp_path.iterdir()) == ["99_x.csv", "99_x.json"]  # fmt: skip
 
 
 def test_evaluate_perfect_and_imperfect_predictions():

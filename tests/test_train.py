@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import colour_coded
 
+from bloodssl.core.losses import class_weights
 from bloodssl.core.schedules import lr_factor
 from bloodssl.methods.supervised import CNNClassifier
 
@@ -24,10 +26,19 @@ def test_learns_a_colour_coded_task():
 
 
 def test_unlabelled_images_are_not_trained_on():
+    # break: train on every image (labels -1 included, or the hidden images) -> the predictions differ
     X, y = colour_coded()
     y_masked = np.where(np.arange(len(y)) % 4 == 0, y, -1)
-    clf = CNNClassifier(**{**FAST, "epochs": 1}).fit(X, y_masked)
-    assert clf.n_labels_ == int((y_masked >= 0).sum())
+    unlabelled = y_masked < 0
+    other = X.copy()
+    rng = np.random.default_rng(1)
+    for i in np.flatnonzero(unlabelled):  # other images, same pixels: the normalisation statistics stay equal
+        other[i] = rng.permutation(X[i].reshape(-1, 3)).reshape(X[i].shape)
+    params = {**FAST, "epochs": 1}
+    first = CNNClassifier(**params).fit(X, y_masked)
+    second = CNNClassifier(**params).fit(other, y_masked)
+    assert first.n_labels_ == int((~unlabelled).sum())
+    assert np.array_equal(first.predict_proba(X), second.predict_proba(X))
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
@@ -70,10 +81,21 @@ def test_checkpoint_of_other_data_is_not_reused(tmp_path):
         CNNClassifier(**{**FAST, "epochs": 1}, checkpoint=tmp_path / "run.pt").fit(X[:-8], y[:-8])
 
 
-def test_class_weighted_loss_trains():
+def test_class_weights_are_the_inverse_class_frequency():
+    weights = class_weights(torch.tensor([0, 0, 0, 1, 1, 2]), 4, "balanced")
+    assert weights.tolist() == pytest.approx([7 / 12, 7 / 8, 7 / 4, 7 / 4])  # a missing class counts once
+    assert class_weights(torch.tensor([0, 1]), 2, None) is None
+
+
+def test_class_weighted_loss_trains_and_changes_the_training():
+    # break: ignore class_weight -> both runs are the same run; the fixture is imbalanced (weights differ from 1)
     X, y = colour_coded()
-    clf = CNNClassifier(**FAST, class_weight="balanced").fit(X, y)
-    assert clf.score(X, y) >= 0.9
+    keep = (y != 0) | (np.arange(len(y)) % 6 == 0)  # class 0 keeps a sixth of its images
+    X, y = X[keep], y[keep]
+    plain = CNNClassifier(**FAST).fit(X, y)
+    weighted = CNNClassifier(**FAST, class_weight="balanced").fit(X, y)
+    assert weighted.score(X, y) >= 0.9
+    assert weighted.history_[0]["loss"] != pytest.approx(plain.history_[0]["loss"], abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -110,10 +132,12 @@ def test_schedules_peak_then_reach_zero(schedule):
 
 
 def test_warm_start_continues_from_the_trained_weights():
+    # break: build a fresh network on the second fit -> the weights jump back to a random start
     X, y = colour_coded()
     cold = CNNClassifier(**{**FAST, "epochs": 1}).fit(X, y)
     trained = CNNClassifier(**FAST, warm_start=True).fit(X, y)
     first_weights = trained.model_.head.weight.detach().clone()
-    trained.set_params(epochs=1).fit(X, y)
+    trained.set_params(epochs=1, lr=1e-6).fit(X, y)  # a step too small to move far from where it starts
     assert trained.history_[0]["loss"] < cold.history_[0]["loss"]
-    assert not np.allclose(trained.model_.head.weight.detach(), first_weights)
+    assert np.allclose(trained.model_.head.weight.detach(), first_weights, atol=1e-4)
+    assert not np.allclose(cold.model_.head.weight.detach(), first_weights, atol=1e-2)

@@ -22,9 +22,9 @@ class Profile:
     eval_per_class: int | None
     epochs: int
     n_seeds: int
-    #: at least this many images per epoch (``CNNClassifier.min_epoch_samples``), so the smoke
-    #: profile's few images still get enough optimiser steps to learn something
-    epoch_samples: int = 0
+    #: at least this many images per epoch of a CNN (``CNNClassifier.min_epoch_samples``): a
+    #: few-label subset, or the smoke profile's few images, alone gives too few optimiser steps
+    epoch_samples: int = 2048
 
     def seeds(self, first: int = 0) -> list[int]:
         """The seeds of this profile, starting at ``first``."""
@@ -39,7 +39,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=2, n_seeds=1, epoch_samples=1024),
+    # 3 epochs of 2,048 images: the smallest smoke CNN that is clearly above chance (54 % on BloodMNIST, seed 0)
+    "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=3, n_seeds=1),
     "default": Profile("default", train_per_class=None, eval_per_class=None, epochs=30, n_seeds=3),
     "full": Profile("full", train_per_class=None, eval_per_class=None, epochs=80, n_seeds=5),
 }

@@ -47,6 +47,9 @@ def notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(Path(folder or paths.NOTEBOOKS).glob("[0-9][0-9]_*.ipynb"))
 
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
 def export_html(notebook: Path, target: Path) -> None:
     """Write ``notebook`` as a standalone HTML page (no Jupyter needed to read it)."""
     import nbformat
@@ -68,8 +71,9 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
         executed = Path(tmp) / notebook.name
         start = time.perf_counter()
         try:
-            # progress bars would freeze at 0 % in the saved report, so the kernel gets none
-            with mock.patch.dict(os.environ, {"TQDM_DISABLE": "1"}):
+            # progress bars would freeze at 0 % in the saved report, so the kernel gets none; figures are
+            # drawn inline whatever backend the caller's environment names (MPLBACKEND=Agg would drop them)
+            with mock.patch.dict(os.environ, {"TQDM_DISABLE": "1", "MPLBACKEND": INLINE_BACKEND}):
                 papermill.execute_notebook(
                     str(notebook), str(executed), parameters={"profile": profile, **parameters},
                     cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,

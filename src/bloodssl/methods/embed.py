@@ -45,9 +45,6 @@ IMAGENET_ENV = "BLOODSSL_IMAGENET_WEIGHTS"
 RESNET18_FILE = "resnet18-f37072fd.pth"
 #: Checkpoints of the few-label CNNs live in ``models/labelled_cnn/``, shared by notebooks 02 and 03.
 CNN_STEM = "labelled_cnn"
-#: ``CNNClassifier.min_epoch_samples`` of the few-label CNN per profile: a 1-10 % subset
-#: alone gives too few optimiser steps per epoch.
-CNN_EPOCH_SAMPLES: dict[str, int] = {"smoke": 0, "default": 2048, "full": 2048}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -159,7 +156,7 @@ def few_label_cnn(splits: Mapping[str, Split], *, fraction: float, seed: int, pr
     split only, selected on the validation split; ``profile`` sets the epochs and images per
     epoch. Checkpointed under ``models/labelled_cnn/``, so a second call loads it."""
     run = get_profile(profile)
-    params = {"epochs": run.epochs, "min_epoch_samples": CNN_EPOCH_SAMPLES[run.name], **params}
+    params = {"epochs": run.epochs, "min_epoch_samples": run.epoch_samples, **params}
     train, val = splits["train"], splits["val"]
     labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
     checkpoint = checkpoint_path(CNN_STEM, "supervised", params.get("model", "cnn"), fraction, seed, profile)
