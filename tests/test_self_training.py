@@ -10,6 +10,7 @@ import torch
 from conftest import colour_coded
 
 from bloodssl.core.prediction import cached_proba
+from bloodssl.data import Split
 from bloodssl.data.augment import StrongAugment
 from bloodssl.methods import get_method, pseudo_labels
 from bloodssl.methods.self_training import SelfTrainingCNN
@@ -213,3 +214,28 @@ def test_engine_methods_run_on_fixmatch_s_schedule(profile):
             "steps": variant.params["steps"]
         }
     assert "threshold" not in pseudo_labelling.on_engine(sizes, "mean_teacher").params
+
+
+def test_sweep_writes_the_final_result_and_each_round_as_rows_of_that_round(task):
+    # break: write rounds as metric names again, or skip the supervised baseline -> the round column is empty
+    X, y, _, (X_val, y_val) = task
+    splits = {"train": Split("train", X, y), "val": Split("val", X_val, y_val),
+              "test": Split("test", X_val, (y_val + 1) % 8)}  # fmt: skip
+    base = {k: v for k, v in FAST.items() if k not in {"progress", "tta"}}
+    params = dict(rounds=2, round_epochs=1, warm_start=True, round_lr=0.02, strong_views=0, selection="threshold",
+                  threshold=0.5, progress=False)  # fmt: skip
+    variant = pseudo_labelling.Variant("self_training", {"selection": "threshold", "threshold": 0.5}, params)
+    runs, table = pseudo_labelling.sweep(splits, [variant], fractions=[0.25], seeds=[0], base=base,
+                                         stem="test_self_training_sweep", profile="smoke")  # fmt: skip
+    ours = table[table["method"] == "self_training"]
+    per_round = ours[ours["metric"] == "accuracy"].pivot_table(index="round", columns="split", values="value")
+    assert list(per_round.index) == [0, 1, 2] and list(per_round.columns) == ["test", "val"]
+    log = runs[0].rounds()
+    assert per_round["val"].tolist() == log["val_accuracy"].tolist()
+    assert per_round["test"].tolist() == log["test_accuracy"].tolist()
+    pseudo_rows = ours[ours["metric"] == "n_pseudo"].set_index("round")["value"]
+    assert pseudo_rows.tolist() == log["n_pseudo"].tolist() and pseudo_rows.iloc[-1] > 0
+    final = ours[ours["round"].isna() & (ours["metric"] == "accuracy")].set_index("split")["value"]
+    assert final["test"] == per_round["test"].iloc[-1] and final["test"] < final["val"]  # test labels are wrong
+    baseline = table[table["method"] == "supervised"]
+    assert baseline["round"].isna().all() and set(baseline["split"]) == {"val", "test"}

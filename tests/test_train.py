@@ -141,3 +141,26 @@ def test_warm_start_continues_from_the_trained_weights():
     assert trained.history_[0]["loss"] < cold.history_[0]["loss"]
     assert np.allclose(trained.model_.head.weight.detach(), first_weights, atol=1e-4)
     assert not np.allclose(cold.model_.head.weight.detach(), first_weights, atol=1e-2)
+
+
+def test_the_weights_of_the_best_validation_epoch_are_kept(monkeypatch):
+    # break: keep the last epoch's weights -> the head wiped after epoch 2 predicts one class
+    X, y = colour_coded()
+    X_val, y_val = colour_coded(4, seed=1)
+    original = CNNClassifier._train_epoch
+
+    def wipe_the_head_from_epoch_3(self, *args):
+        loss = original(self, *args)
+        if len(getattr(self, "_epochs_seen", [])) >= 2:
+            with torch.no_grad():
+                self.model_.head.weight.zero_()
+                self.model_.head.bias.zero_()
+        self._epochs_seen = [*getattr(self, "_epochs_seen", []), 1]
+        return loss
+
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", wipe_the_head_from_epoch_3)
+    clf = CNNClassifier(**{**FAST, "epochs": 4}).fit(X, y, eval_set=(X_val, y_val))
+    scores = [record["val_accuracy"] for record in clf.history_]
+    assert scores[2] == scores[3] == 1 / 8 and max(scores[:2]) > 0.5
+    assert clf.best_epoch_ == 1 + int(np.argmax(scores[:2]) if scores[0] != scores[1] else 1)
+    assert clf.score(X_val, y_val) == max(scores)

@@ -1,10 +1,13 @@
-"""Checkpoints keyed by a run's parameters and a fingerprint of its data, written atomically.
+"""Checkpoints keyed by a run's parameters and a fingerprint of its data, written atomically
+with a digest of their tensors.
 
-A checkpoint whose signature differs from the run's is never resumed: it is another run's.
+A checkpoint whose signature differs from the run's is never resumed (it is another run's),
+nor one that cannot be read or no longer matches its digest (it was damaged after it was written).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -31,24 +34,55 @@ def restore_training(state: dict, model, optimizer, scheduler, generator: torch.
     generator.set_state(state["generator"])
 
 
+def state_digest(state: dict) -> str:
+    """md5 of every tensor in ``state`` (nested dicts and lists included), in a fixed order:
+    a checkpoint whose bytes changed after it was written no longer matches its digest."""
+    digest = hashlib.md5()
+
+    def visit(value, name: str) -> None:
+        if isinstance(value, torch.Tensor):
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                visit(value[key], f"{name}/{key}")
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                visit(item, f"{name}/{i}")
+
+    visit({k: v for k, v in state.items() if k != "digest"}, "")
+    return digest.hexdigest()
+
+
 def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
-    """The state saved at ``path`` if it was written under ``key``; None (with a warning
-    when another run's checkpoint is in the way) if training must start from scratch."""
+    """The state saved at ``path`` if it was written under ``key`` and is intact; None if
+    training must start from scratch: with a warning naming the file when another run's,
+    an unreadable or a damaged checkpoint is in the way (it is then retrained and overwritten,
+    never trusted)."""
     if path is None or not Path(path).is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("signature") != key:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
+        warnings.warn(f"{path} is not a readable checkpoint ({type(error).__name__}); training from scratch and "
+                      "overwriting it.", stacklevel=3)  # fmt: skip
+        return None
+    if not isinstance(state, dict) or state.get("signature") != key:
         warnings.warn(f"{path} was written for other parameters or data; training from scratch and overwriting it.",
                       stacklevel=3)  # fmt: skip
+        return None
+    if state.get("digest") != state_digest(state):
+        warnings.warn(f"{path} does not match the digest it was saved with (its bytes changed after it was "
+                      "written); training from scratch and overwriting it.", stacklevel=3)  # fmt: skip
         return None
     return state
 
 
 def save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically (nothing when ``path`` is None)."""
+    """Write ``state`` with its ``digest`` to ``path`` atomically (nothing when ``path`` is None)."""
     if path is not None:
         with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+            torch.save({**state, "digest": state_digest(state)}, tmp)
 
 
 def checkpoint_path(stem: str, method: str, model: str, fraction: float, seed: int, profile: str) -> Path:
