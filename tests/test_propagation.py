@@ -79,14 +79,26 @@ def test_validation_selects_a_gamma_that_works():
     assert best == {"gamma": 10.0} and score == 1.0 and model.gamma == 10.0
 
 
-def test_sweep_writes_tidy_rows_and_class_shares():
-    X, y = blobs(n_classes=8, n_per_blob=30)
-    X_val, y_val = blobs(n_classes=8, n_per_blob=5, seed=1)
-    X_test, y_test = blobs(n_classes=8, n_per_blob=5, seed=2)
-    grid = {"rbf": {"gamma": [10.0]}, "knn": {"n_neighbors": [5]}, "alpha": {"alpha": [0.2]}}
-    table, chosen, shares = propagation.sweep({"blobs": {"train": X, "val": X_val, "test": X_test}},
-                                              {"train": y, "val": y_val, "test": y_test}, fractions=[0.05],
-                                              seeds=[0, 1], profile="smoke", grid=grid)  # fmt: skip
+def arcs(n_per_arc: int = 60, seed: int = 0):
+    """Two arcs of the unit circle (0-100 and 110-210 degrees), class 0 and class 1."""
+    rng = np.random.default_rng(seed)
+    angles = np.concatenate([np.linspace(0, 100, n_per_arc), np.linspace(110, 210, n_per_arc)])
+    angles = np.radians(angles + rng.normal(0, 0.3, len(angles)))
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1), np.repeat([0, 1], n_per_arc)
+
+
+def test_sweep_writes_tidy_rows_and_class_shares(monkeypatch):
+    # break: score labelled_only for every method (or skip propagation) -> the arcs' far ends stay wrong
+    X, y = arcs()
+    X_val, y_val = arcs(20, seed=1)
+    X_test, y_test = arcs(20, seed=2)
+    grid = {"rbf": {"gamma": [300.0]}, "knn": {"n_neighbors": [5]}, "alpha": {"alpha": [0.99]}}  # labels travel far
+    labels = {"train": y, "val": y_val, "test": y_test}
+    embeddings = {"arcs": {"train": X, "val": X_val, "test": X_test}}
+    # one label per arc (100 and 210 degrees): a line between those two points alone cuts the second arc in two
+    monkeypatch.setattr(propagation, "labelled_subset", lambda labels, fraction, seed: np.array([59, 119]))
+    table, chosen, shares = propagation.sweep(embeddings, labels, fractions=[2 / 120], seeds=[0], profile="smoke",
+                                              grid=grid, n_components=2)  # fmt: skip
     assert list(table.columns) == list(results.COLUMNS)
     accuracy = table[(table["metric"] == "accuracy") & (table["split"] == "test")]
     assert set(zip(accuracy["method"], accuracy["params"], strict=True)) == {
@@ -94,8 +106,9 @@ def test_sweep_writes_tidy_rows_and_class_shares():
         ("label_spreading", '{"kernel":"rbf"}'), ("label_spreading", '{"kernel":"knn"}')}  # fmt: skip
     assert set(chosen["method"]) == {"label_propagation (kernel=rbf)", "label_propagation (kernel=knn)",
                                      "label_spreading (kernel=rbf)", "label_spreading (kernel=knn)"}  # fmt: skip
-    assert (accuracy["value"] == 1.0).all()
-    assert len(chosen) == 2 * 4 and set(chosen["gamma"].dropna()) == {10.0}
+    by_method = accuracy.groupby("method")["value"].min()
+    assert by_method["labelled_only"] < 0.85 and by_method.drop("labelled_only").min() >= 0.95
+    assert len(chosen) == 4 and set(chosen["gamma"].dropna()) == {300.0}
     assert np.allclose(shares.groupby(["method", "seed"])["propagated"].sum(), 1.0)
 
 

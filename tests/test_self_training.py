@@ -12,7 +12,7 @@ from conftest import colour_coded
 from bloodssl.core.prediction import cached_proba
 from bloodssl.data import Split
 from bloodssl.data.augment import StrongAugment
-from bloodssl.methods import get_method, pseudo_labels
+from bloodssl.methods import get_method, pseudo_labels, supervised
 from bloodssl.methods.self_training import SelfTrainingCNN
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.profiles import PROFILES
@@ -116,8 +116,15 @@ def test_warm_rounds_fine_tune_the_previous_network(task):
     assert clf.rounds_[1]["train_set"] == 16 * math.ceil(0.1 * n_pseudo / (0.9 * 16)) + n_pseudo
 
 
-def test_noisy_students_are_fresh_networks_trained_on_strong_views(task):
+def test_noisy_students_are_fresh_networks_trained_on_strong_views(task, monkeypatch):
+    # break: let the student continue from the teacher's network -> no new network is built for it
+    built = []
+    original = supervised.build_model
+    monkeypatch.setattr(supervised, "build_model", lambda *args, **kw: built.append(1) or original(*args, **kw))
     clf = fit(task, selection="threshold", rounds=1, warm_start=False, round_epochs=2, strong_views=1)
+    assert len(built) == 2  # the teacher's network and the student's own
+    warm = fit(task, selection="threshold", rounds=1, warm_start=True, round_epochs=2, strong_views=1)
+    assert len(built) == 3 and warm.estimators_[1].warm_start  # a warm round builds none
     teacher, student = clf.estimators_
     assert not student.warm_start and len(student.history_) == 2
     first = next(iter(student.model_.state_dict().values()))
