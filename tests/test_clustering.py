@@ -39,6 +39,7 @@ def test_knee_is_where_a_flat_curve_turns_up():
 
 def test_dbscan_eps_lies_between_the_within_and_between_blob_distances():
     X, _ = blobs()
+    # break: read eps off the wrong end of the curve, or scale it 10x -> outside the within-blob scale
     eps = clustering.dbscan_eps(X, min_samples=5)
     within = clustering.k_distances(X, 4)  # each point's 4th neighbour, all inside its blob
     assert np.median(within) < eps < within.max()  # a typical point is a core point; the blobs, 14 apart, stay apart

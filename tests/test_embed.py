@@ -63,6 +63,27 @@ def test_array_that_disagrees_with_its_manifest_is_rejected(tmp_path):
         extract(splits, Counting(), tmp_path)
 
 
+def test_a_cache_whose_rows_were_reordered_is_recomputed_not_trusted(tmp_path):
+    # break: check only the shape (as before) -> the reversed rows are returned and every image gets another's embedding
+    splits = {"test": split()}
+    first = extract(splits, Counting(), tmp_path)["test"]
+    array_path, _ = embed.entry("toy", "test", seed=1, profile="smoke", directory=tmp_path)
+    np.save(array_path, first[::-1])
+    transform = Counting()
+    with pytest.warns(UserWarning, match="does not match the content its manifest recorded"):
+        again = extract(splits, transform, tmp_path)["test"]
+    assert transform.calls == 1 and np.array_equal(again, first)
+
+
+def test_an_unreadable_cache_file_is_recomputed(tmp_path):
+    splits = {"test": split()}
+    first = extract(splits, Counting(), tmp_path)["test"]
+    array_path, _ = embed.entry("toy", "test", seed=1, profile="smoke", directory=tmp_path)
+    array_path.write_bytes(b"\x93NUMPY garbage")
+    with pytest.warns(UserWarning, match="cannot be read"):
+        assert np.array_equal(extract(splits, Counting(), tmp_path)["test"], first)
+
+
 def test_refresh_replaces_a_rejected_cache(tmp_path):
     splits = {"test": split()}
     extract(splits, Counting(), tmp_path)

@@ -31,6 +31,19 @@ def test_failing_notebook_leaves_the_previous_report(tmp_path):
     assert "boom" in (out / "failed" / "90_demo.ipynb").read_text()
 
 
+@pytest.mark.notebooks
+def test_a_failing_notebook_does_not_stop_the_others_and_is_listed(tmp_path, monkeypatch):
+    # break: let the first failure raise out of the loop -> the second notebook never runs
+    monkeypatch.setattr(reports.paths, "REPORTS", tmp_path / "reports")
+    bad = _notebook(tmp_path / "91_bad.ipynb", "raise RuntimeError('boom')")
+    good = _notebook(tmp_path / "92_good.ipynb", "print('fine')")
+    assert reports.run_all([bad, good], "smoke") == ["91_bad.ipynb"]
+    assert (tmp_path / "reports" / "smoke" / "92_good.html").is_file()
+    with pytest.raises(SystemExit, match="1 notebook\\(s\\) failed.*91_bad.ipynb"):
+        monkeypatch.setattr(reports, "notebooks", lambda: [bad, good])
+        reports.main(["run", "--profile", "smoke"])
+
+
 def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
     keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=10, profile="default")
     records = []

@@ -62,10 +62,13 @@ def export_html(notebook: Path, target: Path) -> None:
 
 def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **parameters) -> float:
     """Run ``notebook`` with ``profile``; on success publish its .ipynb and .html and
-    return the wall time in seconds. On failure the previous report stays."""
+    return the wall time in seconds. On failure the previous report stays. The notebook's
+    results and figures go to ``paths.reports_for(profile)`` (the executed copy and HTML too,
+    unless ``reports_dir`` says otherwise): only the default profile writes to ``reports/``."""
     import papermill
 
-    reports_dir = Path(reports_dir or paths.REPORTS)
+    outputs = paths.reports_for(profile)
+    reports_dir = Path(reports_dir or outputs)
     reports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=reports_dir, prefix=".run-") as tmp:
         executed = Path(tmp) / notebook.name
@@ -73,7 +76,8 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
         try:
             # progress bars would freeze at 0 % in the saved report, so the kernel gets none; figures are
             # drawn inline whatever backend the caller's environment names (MPLBACKEND=Agg would drop them)
-            with mock.patch.dict(os.environ, {"TQDM_DISABLE": "1", "MPLBACKEND": INLINE_BACKEND}):
+            kernel_env = {"TQDM_DISABLE": "1", "MPLBACKEND": INLINE_BACKEND, "BLOODSSL_REPORTS": str(outputs)}
+            with mock.patch.dict(os.environ, kernel_env):
                 papermill.execute_notebook(
                     str(notebook), str(executed), parameters={"profile": profile, **parameters},
                     cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
@@ -93,8 +97,8 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
 
 
 def record_timing(stem: str, profile: str, seconds: float) -> None:
-    """Keep the latest wall time of each (notebook, profile) in ``timings.csv``."""
-    path = paths.RESULTS / f"{TIMINGS}.csv"
+    """Keep the latest wall time of each (notebook, profile) in that profile's ``timings.csv``."""
+    path = paths.reports_for(profile) / "results" / f"{TIMINGS}.csv"
     table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
     if len(table):
         table = table[(table["notebook"] != stem) | (table["profile"] != profile)]
@@ -300,10 +304,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "readme":
         update_readme()
         return
-    for notebook in args.notebooks or notebooks():
-        print(f"running {notebook.name} (profile {args.profile}) ...", flush=True)
-        seconds = execute(notebook, args.profile)
-        print(f"  done in {seconds / 60:.1f} min -> reports/{notebook.stem}.html", flush=True)
+    failed = run_all(args.notebooks or notebooks(), args.profile)
+    if failed:
+        sys.exit(f"{len(failed)} notebook(s) failed, their previous reports are unchanged: {', '.join(failed)}")
+
+
+def run_all(notebook_paths: Sequence[Path], profile: str) -> list[str]:
+    """Execute every notebook of ``notebook_paths`` at ``profile``, also those after a failure;
+    return the names of the ones that failed."""
+    failed = []
+    for notebook in notebook_paths:
+        print(f"running {notebook.name} (profile {profile}) ...", flush=True)
+        try:
+            seconds = execute(notebook, profile)
+        except Exception as error:  # noqa: BLE001 - one notebook's failure must not stop the others
+            print(f"  FAILED: {type(error).__name__}: {str(error).strip().splitlines()[-1:]}", flush=True)
+            failed.append(notebook.name)
+            continue
+        print(f"  done in {seconds / 60:.1f} min -> {paths.reports_for(profile) / notebook.stem}.html", flush=True)
+    return failed
 
 
 if __name__ == "__main__":

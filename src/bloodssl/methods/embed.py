@@ -75,8 +75,12 @@ def _load(array_path: Path, manifest_path: Path, split: Split, source: str) -> n
     """The cached array if it is intact and fresh; ``None`` if absent or stale."""
     if not (array_path.is_file() and manifest_path.is_file()):
         return None
-    manifest = json.loads(manifest_path.read_text())
-    array = np.load(array_path, mmap_mode="r")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        array = np.load(array_path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as error:  # a truncated or foreign file
+        warnings.warn(f"{array_path} or its manifest cannot be read ({error}); recomputing it.", stacklevel=4)
+        return None
     fix = f"Delete {array_path} and {manifest_path.name}, or pass refresh=True to recompute it."
     if list(array.shape) != list(manifest["shape"]):
         raise EmbeddingCacheError(
@@ -92,7 +96,12 @@ def _load(array_path: Path, manifest_path: Path, split: Split, source: str) -> n
         what = "images" if manifest["images"] != fingerprint(split.images) else "encoder weights"
         warnings.warn(f"{array_path} was computed from other {what}; recomputing it.", stacklevel=4)
         return None
-    return np.array(array)  # read into memory: the file may be replaced while the array lives
+    array = np.array(array)  # read into memory: the file may be replaced while the array lives
+    if manifest.get("content") != fingerprint(array):
+        warnings.warn(f"{array_path} does not match the content its manifest recorded (the file changed after it "
+                      "was written); recomputing it.", stacklevel=4)  # fmt: skip
+        return None
+    return array
 
 
 def _store(array: np.ndarray, array_path: Path, manifest_path: Path, manifest: dict) -> None:
@@ -127,7 +136,8 @@ def extract(
             if array.ndim != 2 or len(array) != len(split):
                 raise ValueError(f"{name} gave shape {array.shape} for {len(split)} images; expected (N, dim)")
             manifest = {"model": name, "seed": seed, "split": split_name, "profile": profile,
-                        "shape": list(array.shape), "images": fingerprint(split.images), "source": source}  # fmt: skip
+                        "shape": list(array.shape), "images": fingerprint(split.images), "source": source,
+                        "content": fingerprint(array)}  # fmt: skip
             _store(array, array_path, manifest_path, manifest)
         out[split_name] = array
     return out

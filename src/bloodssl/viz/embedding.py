@@ -92,7 +92,7 @@ def contingency(tables: Mapping[str, pd.DataFrame], columns: int = 3) -> Figure:
     rows = -(-len(tables) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
     for ax, (title, table) in zip(axes.flat, tables.items(), strict=False):
-        shares = table.div(table.sum(1).clip(lower=1), axis=0)
+        shares = table.div(table.sum(axis=1).clip(lower=1), axis=0)
         sns.heatmap(shares, annot=table.shape[1] <= 12, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False,
                     ax=ax, annot_kws={"fontsize": 6})  # fmt: skip
         ax.set(title=title, xlabel="cluster", ylabel="")
