@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +170,23 @@ def test_file_oracle_rejects_wrong_columns_and_non_numbers(tmp_path):
     write(tmp_path / "labels.csv", [(1, "neutrophil")])
     with pytest.raises(OracleError, match="column label holds 'neutrophil', which is not a whole number"):
         FileOracle(tmp_path / "labels.csv", n_images=10).label(np.array([1]))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"labels.csv is empty \(no header, no rows\)"),
+        (gzip.compress(b"index,label\n1,2\n", mtime=0), r"labels.csv is not a text file \(byte 1 is not UTF-8"),
+        (np.random.default_rng(0).bytes(256), r"labels.csv is not a text file"),
+        (b"index,label\n1,2\n3,4,5\n", r"labels.csv is not a readable CSV \(.*Expected 2 fields"),
+    ],
+    ids=["empty", "gzip", "random_bytes", "ragged_rows"],
+)
+def test_file_oracle_names_an_empty_or_binary_file_and_the_fix(tmp_path, content, message):
+    # break: call pd.read_csv without catching its errors -> EmptyDataError, UnicodeDecodeError or ParserError
+    (tmp_path / "labels.csv").write_bytes(content)
+    oracle = FileOracle(tmp_path / "labels.csv", n_images=10)
+    fix = r".*Fix: save it as a plain-text CSV with columns index,label"
+    with pytest.raises(OracleError, match=message + fix) as info:
+        oracle.label(np.array([1]))
+    assert not isinstance(info.value, LabelsPending)  # the file is there: nothing is pending, it is unusable

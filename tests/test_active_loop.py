@@ -8,9 +8,9 @@ import pytest
 from conftest import colour_coded
 
 from bloodssl import results
-from bloodssl.active import ActiveLoop, FileOracle, LabelsPending
+from bloodssl.active import ActiveLoop, FileOracle, LabelsPending, OracleError
 from bloodssl.methods.supervised import CNNClassifier
-from bloodssl.studies.ssl_active_learning import SIZES, Run, expand, study_size
+from bloodssl.studies.ssl_active_learning import Run, expand
 
 X, Y = colour_coded(12, noise=60)
 VAL = colour_coded(3, seed=1, noise=60)
@@ -105,12 +105,6 @@ def test_queries_need_an_oracle():
         ActiveLoop(LEARNER, **SETTINGS).fit(X, START)
 
 
-def test_every_profile_has_a_study_size():
-    assert set(SIZES) == {"smoke", "default", "full"}
-    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
-        study_size("tiny")
-
-
 def test_settings_and_rounds_are_columns_and_expand_into_their_own():
     runs = [Run("ssl_al", 0.01, 0, "margin", 40, 0.97, None), Run("ssl", 0.01, 0, None, 0, 0.9, None),
             Run("baseline", 0.02, 0, None, 0, None, None)]  # fmt: skip
@@ -129,3 +123,25 @@ def test_human_share_repeats_the_people_s_labels_among_the_pseudo_labels():
     n_human, n_pseudo = loop.history_[1]["n_labels"], loop.history_[1]["n_pseudo"]
     assert n_pseudo > n_human  # otherwise nothing is repeated
     assert loop.learner_.n_labels_ >= 2 * n_pseudo  # people's labels are at least half of what it trained on
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"signature": "0a1b", "rounds": [{"round": 0, "n_lab', "is not a readable loop state \\(truncated"),
+        ("", "is not a readable loop state \\(truncated or not JSON"),
+        ("[1, 2]", "is JSON but not a loop state: .* found a JSON list"),
+        ('{"signature": "0a1b", "rounds": 3}', "is JSON but not a loop state: .* found the keys \\['rounds', 'sig"),
+    ],
+    ids=["truncated", "empty", "a_list", "missing_keys"],
+)
+def test_a_damaged_state_is_named_and_kept_for_the_person_to_decide(tmp_path, monkeypatch, content, message):
+    # break: json.loads the state unguarded (or start afresh over it) -> a raw JSONDecodeError/AttributeError, or the
+    # rounds people labelled are overwritten
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained over a damaged state"))
+    (tmp_path / "state.json").write_text(content)
+    fix = "it is not overwritten. Fix: restore it from a backup, or delete .*state.json to start the loop afresh"
+    with pytest.raises(OracleError, match=f"(?s)state.json {message}.*{fix}"):
+        fit(ActiveLoop(LEARNER, state_dir=tmp_path, **SETTINGS))
+    assert (tmp_path / "state.json").read_text() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]  # nothing written next to it either

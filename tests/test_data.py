@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import re
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,6 +121,48 @@ def test_fetch_keeps_a_file_that_already_verifies(small_npz):
     before = small_npz.stat().st_mtime_ns
     data.fetch(small_npz, md5=md5sum(small_npz), routes=("existing",), log=lambda _: None)
     assert small_npz.stat().st_mtime_ns == before
+
+
+def test_fetch_checks_a_file_in_a_read_only_folder_where_it_is(small_npz, tmp_path):
+    # break: create the temporary folder before the existing route (or mkdir it) -> PermissionError on a read-only raw
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    dest = raw / "bloodmnist.npz"
+    shutil.copyfile(small_npz, dest)
+    good = md5sum(dest)
+    raw.chmod(0o555)
+    try:
+        if os.access(raw, os.W_OK):  # root (with CAP_DAC_OVERRIDE, as usual) writes to any folder
+            pytest.skip("root ignores file permissions here: the folder stays writable")
+        assert data.fetch(dest, small_npz, md5=good, routes=("existing", "user"), log=lambda _: None) == dest
+        expected = rf"{re.escape(str(raw))} is read-only.*Fix: make {re.escape(str(raw))} writable.*or pass --dest"
+        with pytest.raises(data.DataError, match=expected):  # a copy is needed: md5 of neither file matches
+            data.fetch(dest, small_npz, md5=good[::-1], routes=("existing", "user"), log=lambda _: None)
+        assert [p.name for p in raw.iterdir()] == [dest.name] and md5sum(dest) == good
+    finally:
+        raw.chmod(0o755)
+
+
+def test_no_data_message_points_at_a_file_only_ci_has(tmp_path):
+    # break: name ../shared/data/... or /work/shared (CI's own folder) in a hint -> users look for a file they lack
+    messages = []
+    for call in (
+        lambda: data.verify_md5(tmp_path / "bloodmnist.npz"),
+        lambda: data.fetch(tmp_path / "x" / "bloodmnist.npz", tmp_path / "absent.npz", routes=("user",), log=print),
+        lambda: data.load_split("train", tmp_path / "bloodmnist.npz"),
+    ):
+        with pytest.raises(data.DataError) as error:
+            call()
+        messages.append(str(error.value))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(data.DataError) as error:
+        data.load_split("train", tmp_path / "bad.npz", md5=None)
+    messages.append(str(error.value))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    data_section = readme.split("## The data", 1)[1].split("\n## ", 1)[0]
+    module = Path(data.medmnist.__file__).read_text()
+    for text in [*messages, data_section, module]:
+        assert "shared/" not in text, [line for line in text.splitlines() if "shared/" in line]
 
 
 def test_fetch_rejects_unknown_route(tmp_path):

@@ -39,6 +39,8 @@ EXPECTED = {
         metrics={"accuracy", "macro_f1", "n_pseudo", "n_queried", "train_images_per_second"},
         above=[(m, "accuracy", 2 * CHANCE) for m in ("baseline", "ssl", "al", "ssl_al")]),
 }  # fmt: skip
+#: notebooks that keep their per-image predictions: `rescore` must reproduce every metric of theirs
+KEEPS_PREDICTIONS = {"01_data_and_baseline", "03_label_propagation", "04_pseudo_labelling", "05_ssl_active_learning"}
 
 
 def test_every_notebook_has_expectations():
@@ -75,6 +77,12 @@ def test_notebook_smoke_run_writes_what_it_promises(notebook, tmp_path):
     figures = list((smoke / "figures").glob(f"{notebook.stem}_*.png"))
     assert figures and html.count("data:image/png") >= len(figures), "a figure is missing from the report"
     assert "Traceback" not in html
+    # break: drop a run's predictions, or save another network's -> a metric is without or unlike its predictions
+    if notebook.stem in KEEPS_PREDICTIONS:
+        checked = results.rescore_all(smoke / "results").query("stem == @notebook.stem")
+        test = checked[checked["split"] == "test"]  # every test metric; val scores of epoch selection may have none
+        assert len(test) and test["same"].all(), test[~test["same"]]
+        assert checked.loc[checked["rescored"].notna(), "same"].all()
     # break: let a smoke run write to reports/results -> it replaces the published numbers (trust issue, finding 1)
     assert not (paths.RESULTS / f"{notebook.stem}.csv").exists()
     assert not list(paths.FIGURES.glob(f"{notebook.stem}_*.png"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from bloodssl import studies
 from bloodssl.data import Split
 from bloodssl.profiles import PROFILES, get_profile
 
@@ -39,3 +42,25 @@ def test_seeds_start_at_the_first_one_and_an_unknown_profile_lists_the_choices()
     assert set(PROFILES) == {"smoke", "default", "full"}
     with pytest.raises(ValueError, match="unknown profile 'tiny'; choose one of smoke, default, full"):
         get_profile("tiny")
+
+
+def test_every_notebook_has_one_plan_per_profile_and_unknown_names_are_refused():
+    for notebook in studies.MODULES:
+        plans = [studies.plan(notebook, profile) for profile in PROFILES]
+        assert all(type(plan) is type(plans[0]) and dataclasses.is_dataclass(plan) for plan in plans), notebook
+        assert dataclasses.asdict(plans[0])  # what the notebook writes beside its results
+    with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
+        studies.plan("04_pseudo_labelling", "huge")
+    with pytest.raises(ValueError, match="no study for notebook '09_x'; choose one of 01_data_and_baseline"):
+        studies.plan("09_x", "default")
+
+
+def test_plans_grow_with_the_profile_and_notebook_03_shares_notebook_02_s_encoders():
+    # break: give notebook 03 other SimCLR epochs or CNN settings -> it trains its own encoders, not 02's cached ones
+    embeddings = [studies.plan("02_embeddings_and_clustering", p) for p in ("smoke", "default", "full")]
+    assert embeddings[0].simclr_epochs < embeddings[1].simclr_epochs < embeddings[2].simclr_epochs
+    for profile in PROFILES:
+        two = studies.plan("02_embeddings_and_clustering", profile)
+        three = studies.plan("03_label_propagation", profile)
+        assert (three.simclr_epochs, three.cnn, three.n_components) == (two.simclr_epochs, two.cnn, two.n_components)
+        assert studies.plan("01_data_and_baseline", profile).cnn["epochs"] == PROFILES[profile].epochs

@@ -31,6 +31,37 @@ def test_failing_notebook_leaves_the_previous_report(tmp_path):
     assert "boom" in (out / "failed" / "90_demo.ipynb").read_text()
 
 
+WRITES = """
+import matplotlib.pyplot as plt
+from bloodssl import results
+from bloodssl.viz import plots
+results.save(results.rows({"accuracy": VALUE}, method="m", model="cnn", label_fraction=1.0, n_labels=1, seed=0,
+                          split="test", wall_seconds=1.0, profile=profile), "90_demo")
+fig = plt.figure(); plots.save(fig, "90_demo_FIGURE")
+"""
+
+
+@pytest.mark.notebooks
+def test_a_notebook_that_fails_late_publishes_none_of_its_results_or_figures(tmp_path, monkeypatch):
+    # break: let the kernel write to paths.reports_for(profile) directly (no staging) -> the failed run's
+    # results replace the published ones and its figure appears beside the old report
+    monkeypatch.setattr(reports.paths, "REPORTS", tmp_path / "reports")
+    published = tmp_path / "reports" / "smoke"
+    good = _notebook(tmp_path / "90_demo.ipynb", WRITES.replace("VALUE", "0.9").replace("FIGURE", "old"))
+    reports.execute(good, "smoke")
+    assert results.read(published / "results" / "90_demo.csv")["value"].tolist() == [0.9]
+    _notebook(tmp_path / "90_demo.ipynb", WRITES.replace("VALUE", "0.1").replace("FIGURE", "new") + "raise ValueError")
+    with pytest.raises(Exception, match="ValueError"):
+        reports.execute(good, "smoke")
+    assert results.read(published / "results" / "90_demo.csv")["value"].tolist() == [0.9]
+    assert sorted(p.name for p in (published / "figures").iterdir()) == ["90_demo_old.png"]
+    # a successful run replaces the figures the notebook no longer draws
+    _notebook(tmp_path / "90_demo.ipynb", WRITES.replace("VALUE", "0.5").replace("FIGURE", "new"))
+    reports.execute(good, "smoke")
+    assert results.read(published / "results" / "90_demo.csv")["value"].tolist() == [0.5]
+    assert sorted(p.name for p in (published / "figures").iterdir()) == ["90_demo_new.png"]
+
+
 @pytest.mark.notebooks
 def test_a_failing_notebook_does_not_stop_the_others_and_is_listed(tmp_path, monkeypatch):
     # break: let the first failure raise out of the loop -> the second notebook never runs
@@ -54,10 +85,10 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
                                 **keys)  # fmt: skip
     records += results.rows({"train_images_per_second": 700.0}, method="encoder", model="cnn", label_fraction=0.0,
                             n_labels=0, seed=0, split="train", wall_seconds=600.0, profile="default")  # fmt: skip
-    results.save(records, "01_demo", results_dir=tmp_path)
+    results.save(records, "01_demo", results_dir=tmp_path / "results")
     pd.DataFrame([{"notebook": "01_demo", "profile": "default", "wall_seconds": 600}]).to_csv(
-        tmp_path / "timings.csv", index=False)  # fmt: skip
-    monkeypatch.setattr(reports.paths, "RESULTS", tmp_path)
+        tmp_path / "results" / "timings.csv", index=False)  # fmt: skip
+    monkeypatch.setattr(reports.paths, "REPORTS", tmp_path)
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n{reports.README_START}\nold\n{reports.README_END}\ntail\n")
     reports.update_readme(readme)
@@ -122,3 +153,30 @@ def test_cost_table_averages_wall_time_per_seed_and_each_measured_speed():
                                         "train images/s": "1,500", "inference images/s": "500"}]  # fmt: skip
     assert list(reports.cost_table(results.frame(records), ["method"]).columns) == [
         "method", "wall time / run", "train images/s"]  # fmt: skip
+
+
+def test_the_readme_shows_each_source_and_folds_all_but_the_default_profile(tmp_path):
+    # break: read only reports/results -> the earlier runs' targets and tables disappear from the README
+    for name, accuracy in (("default", 0.94), ("earlier", 0.952)):
+        records = []
+        for seed in range(2):
+            for split in ("val", "test"):
+                run = dict(method="fixmatch", model="cnn", label_fraction=0.05, n_labels=598, seed=seed)
+                records += results.rows(
+                    {"accuracy": accuracy}, split=split, wall_seconds=60.0, profile="default", **run
+                )
+        results.save(records, "04_pseudo_labelling", results_dir=tmp_path / name)
+    chosen = [reports.Source("default", tmp_path / "default", "one hour"),
+              reports.Source("earlier", tmp_path / "earlier", "kept")]  # fmt: skip
+    text = reports.readme_section(chosen)
+    targets = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| 04_pseudo_labelling | best pseudo-labelling method at 5")
+    ]
+    assert [line.split(" | ")[2:6] for line in targets] == [
+        ["default", "fixmatch (cnn)", "2", "94.00 ± 0.00"],
+        ["earlier", "fixmatch (cnn)", "2", "95.20 ± 0.00"],
+    ]
+    assert text.index("### Results: default profile") < text.index("<details><summary><b>Results: earlier</b>")
+    assert text.count("**04_pseudo_labelling**") == 2 and "*earlier*: kept." in text

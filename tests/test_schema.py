@@ -105,5 +105,5 @@ def test_the_committed_readme_tables_are_what_the_committed_results_give():
     # break: edit a number in the README by hand, or commit results without `make readme`
     readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
     committed = readme.split(reports.README_START, 1)[1].split(reports.README_END, 1)[0]
-    generated = reports.readme_section(paths.ROOT / "reports" / "results")
+    generated = reports.readme_section(reports.sources(paths.ROOT / "reports"))
     assert reports.README_START + committed + reports.README_END == generated

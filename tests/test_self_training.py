@@ -183,21 +183,18 @@ def test_per_class_selection_needs_a_validation_split(task):
         SelfTrainingCNN(CNNClassifier(**FAST), selection="per_class").fit(X, y_masked)
 
 
-def test_every_profile_has_notebook_sizes_and_an_unknown_one_is_refused():
-    assert set(pseudo_labelling.SIZES) == set(PROFILES)
-    sizes = pseudo_labelling.plan("default")
+def test_the_notebook_s_selection_rules_and_headline():
+    sizes = pseudo_labelling.PLANS["full"]
     variants = pseudo_labelling.methods(sizes)
     assert {v.method for v in variants.values()} == {"self_training"}
     settings = [v.setting for v in variants.values()]
     assert {"selection": "threshold", "threshold": 0.99} in settings and {"selection": "per_class"} in settings
     assert pseudo_labelling.headline(sizes).setting == {"selection": "threshold", "threshold": sizes.headline}
-    with pytest.raises(ValueError, match="unknown profile 'huge'; choose one of smoke, default, full"):
-        pseudo_labelling.plan("huge")
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", [name for name, plan in pseudo_labelling.PLANS.items() if plan.longer])
 def test_longer_fixmatch_schedules_are_longer_and_set_apart_by_their_steps(profile):
-    sizes = pseudo_labelling.plan(profile)
+    sizes = pseudo_labelling.PLANS[profile]
     variants = [pseudo_labelling.fixmatch(sizes, schedule) for schedule in sizes.longer]
     settings = [v.setting for v in variants]
     assert settings and all(set(s) == {"steps"} for s in settings)
@@ -211,7 +208,7 @@ def test_longer_fixmatch_schedules_are_longer_and_set_apart_by_their_steps(profi
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_engine_methods_run_on_fixmatch_s_schedule(profile):
-    sizes = pseudo_labelling.plan(profile)
+    sizes = pseudo_labelling.PLANS[profile]
     assert set(sizes.engine_methods) == {"flexmatch", "mean_teacher"}
     for name in sizes.engine_methods:
         variant = pseudo_labelling.on_engine(sizes, name)

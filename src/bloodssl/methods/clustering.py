@@ -29,25 +29,10 @@ from threadpoolctl import threadpool_limits
 
 from bloodssl import results
 from bloodssl.data import SHORT_NAMES
-from bloodssl.profiles import get_profile
 
 METHODS = ("kmeans", "dbscan", "hdbscan")
 PROJECTIONS = ("pca", "tsne", "umap")
 ONE_THREAD = threadpool_limits.wrap(limits=1)
-
-#: Sizes of notebook 02 per profile: PCA components before clustering, points in the 2-D
-#: maps (t-SNE is quadratic, so the test split is subsampled), the k of the KMeans sweep
-#: and DBSCAN's ``min_samples``.
-SIZES: dict[str, dict] = {
-    "smoke": {"n_components": 16, "map_points": 160, "ks": range(2, 11), "min_samples": 5},
-    "default": {"n_components": 32, "map_points": 2000, "ks": range(2, 16), "min_samples": 10},
-    "full": {"n_components": 32, "map_points": None, "ks": range(2, 21), "min_samples": 10},
-}
-
-
-def sizes(profile: str) -> dict:
-    """The notebook-02 sizes of ``profile`` (smoke, default or full)."""
-    return SIZES[get_profile(profile).name]
 
 
 def preprocessor(n_components: int = 32, seed: int = 0) -> Pipeline:

@@ -37,7 +37,6 @@ from bloodssl.core.io import atomic_path
 from bloodssl.data import Split, to_tensor
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods.supervised import CNNClassifier
-from bloodssl.profiles import get_profile
 
 ENV = "BLOODSSL_EMBEDDINGS"
 IMAGENET_ENV = "BLOODSSL_IMAGENET_WEIGHTS"
@@ -163,10 +162,9 @@ def encoder_embeddings(
 
 def few_label_cnn(splits: Mapping[str, Split], *, fraction: float, seed: int, profile: str, **params) -> CNNClassifier:
     """The CNN trained on the nested labelled subset (``fraction``, ``seed``) of the training
-    split only, selected on the validation split; ``profile`` sets the epochs and images per
-    epoch. Checkpointed under ``models/labelled_cnn/``, so a second call loads it."""
-    run = get_profile(profile)
-    params = {"epochs": run.epochs, "min_epoch_samples": run.epoch_samples, **params}
+    split only (``params``: its ``CNNClassifier`` parameters), selected on the validation
+    split. Checkpointed under ``models/labelled_cnn/`` (a folder per ``profile``), so a second
+    call loads it."""
     train, val = splits["train"], splits["val"]
     labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
     checkpoint = checkpoint_path(CNN_STEM, "supervised", params.get("model", "cnn"), fraction, seed, profile)

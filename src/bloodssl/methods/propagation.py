@@ -30,13 +30,12 @@ from sklearn.semi_supervised import LabelPropagation, LabelSpreading
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from bloodssl import results
+from bloodssl import predictions, results
 from bloodssl.core.validation import check_fitted
 from bloodssl.data import N_CLASSES, SHORT_NAMES
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import clustering
 from bloodssl.methods.registry import register
-from bloodssl.profiles import get_profile
 
 METHODS = ("propagation", "spreading")
 KERNELS = ("rbf", "knn")
@@ -50,21 +49,6 @@ GRID: dict[str, dict[str, list]] = {
     "knn": {"n_neighbors": [5, 10, 20]},
     "alpha": {"alpha": [0.2, 0.8]},
 }
-FRACTIONS = (0.01, 0.05, 0.10)
-
-#: Sizes of notebook 03 per profile (the seeds come from ``bloodssl.profiles``): the label
-#: fractions and the kernel-parameter grid; ``smoke`` tries one value of each.
-SIZES: dict[str, dict] = {
-    "smoke": {"fractions": FRACTIONS,
-              "grid": {"rbf": {"gamma": [300.0]}, "knn": {"n_neighbors": [10]}, "alpha": {"alpha": [0.2]}}},
-    "default": {"fractions": FRACTIONS, "grid": GRID},
-    "full": {"fractions": FRACTIONS, "grid": GRID},
-}  # fmt: skip
-
-
-def sizes(profile: str) -> dict:
-    """The notebook-03 sizes of ``profile`` (smoke, default or full)."""
-    return SIZES[get_profile(profile).name]
 
 
 def symmetric_knn(X: np.ndarray, Y: np.ndarray, n_neighbors: int) -> sparse.csr_matrix:
@@ -216,8 +200,8 @@ def candidates(method: str, kernel: str, grid: Mapping[str, Mapping[str, list]] 
     return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
-def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    labels = np.arange(N_CLASSES)
+def _metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    labels = np.arange(n_classes)
     return {"accuracy": float(accuracy_score(y_true, y_pred)),
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0))}  # fmt: skip
 
@@ -261,12 +245,15 @@ def labelled_only(X: np.ndarray, y: np.ndarray, classifier: str = "logistic") ->
         return inductive(classifier, int(labelled.sum())).fit(X[labelled], y[labelled])
 
 
-def _rows(fitted: ClassifierMixin, X: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], **keys) -> list:
+def _rows(fitted: ClassifierMixin, X: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray],
+          n_classes: int, kept: list | None, **keys) -> list:  # fmt: skip
     out = []
     for split in ("val", "test"):
         with threadpool_limits(1):
             predicted = fitted.predict(X[split])
-        out += results.rows(_metrics(labels[split], predicted), split=split, **keys)
+        out += results.rows(_metrics(labels[split], predicted, n_classes), split=split, **keys)
+        if kept is not None:
+            kept.append(predictions.of_labels(labels[split], predicted, n_classes, split, **keys))
     return out
 
 
@@ -281,6 +268,8 @@ def sweep(
     methods: Sequence[str] = METHODS,
     kernels: Sequence[str] = KERNELS,
     grid: Mapping[str, Mapping[str, list]] = GRID,
+    class_names: Sequence[str] = SHORT_NAMES,
+    kept: list | None = None,
     **params,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every (embedding, fraction, seed, method, kernel), tuned on val, scored on val and test.
@@ -290,14 +279,17 @@ def sweep(
     subset, e.g. ``embed.labelled_cnn_embeddings``). Features go through
     ``clustering.reduce`` (unit-length rows, PCA to ``n_components`` fitted on train).
     ``labels[split]`` are the true labels; only the labelled subset of the training labels
-    is shown to the methods. Returns the tidy results, the chosen parameters, and the class
-    shares of the propagated training labels next to the true shares.
+    is shown to the methods; ``class_names`` name the dataset's classes. Returns the tidy
+    results, the chosen parameters, and the class shares of the propagated training labels
+    next to the true shares. Each run's predicted labels of val and test are appended to
+    ``kept`` if given (``bloodssl.predictions``).
     """
     fixed = {name: clustering.reduce(e, n_components) for name, e in embeddings.items() if not callable(e)}
     train_labels = labels["train"]
     jobs = list(itertools.product(embeddings, fractions, seeds))
     records, chosen, shares = [], [], []
-    true_share = np.bincount(train_labels, minlength=N_CLASSES) / len(train_labels)
+    n_classes = len(class_names)
+    true_share = np.bincount(train_labels, minlength=n_classes) / len(train_labels)
     for name, fraction, seed in tqdm(jobs, desc="propagation", unit="run"):
         X = fixed[name] if name in fixed else clustering.reduce(embeddings[name](fraction, seed), n_components)
         labelled = labelled_subset(train_labels, fraction=fraction, seed=seed)
@@ -305,18 +297,21 @@ def sweep(
         keys = dict(model=name, label_fraction=fraction, n_labels=len(labelled), seed=seed, profile=profile)
         start = time.perf_counter()
         model = labelled_only(X["train"], y)
-        records += _rows(model, X, labels, method="labelled_only", wall_seconds=time.perf_counter() - start, **keys)
+        seconds = time.perf_counter() - start
+        records += _rows(model, X, labels, n_classes, kept, method="labelled_only", wall_seconds=seconds, **keys)
         for method, kernel in itertools.product(methods, kernels):
             start = time.perf_counter()
             model, best, _ = select(X["train"], y, X["val"], labels["val"], method=method, kernel=kernel, grid=grid,
-                                    seed=seed, **params)  # fmt: skip
+                                    seed=seed, n_classes=n_classes, **params)  # fmt: skip
             name, setting = f"label_{method}", {"kernel": kernel}
-            records += _rows(model, X, labels, method=name, params=setting, wall_seconds=time.perf_counter() - start,
-                             **keys)  # fmt: skip
+            seconds = time.perf_counter() - start
+            records += _rows(
+                model, X, labels, n_classes, kept, method=name, params=setting, wall_seconds=seconds, **keys
+            )
             label = results.display_name(name, setting)
             chosen.append({"method": label, **keys, **best})
             found = model.transduction_[(y < 0) & (model.transduction_ >= 0)]
-            share = np.bincount(found, minlength=N_CLASSES) / max(len(found), 1)
-            shares += [{"method": label, **keys, "class": SHORT_NAMES[c], "propagated": share[c],
-                        "true": true_share[c]} for c in range(N_CLASSES)]  # fmt: skip
+            share = np.bincount(found, minlength=n_classes) / max(len(found), 1)
+            shares += [{"method": label, **keys, "class": class_names[c], "propagated": share[c],
+                        "true": true_share[c]} for c in range(n_classes)]  # fmt: skip
     return results.frame(records), pd.DataFrame(chosen), pd.DataFrame(shares)

@@ -34,18 +34,6 @@ from bloodssl.core.schedules import lr_factor, set_threads
 from bloodssl.data import Split, to_tensor
 from bloodssl.data.augment import CellAugment, dihedral
 from bloodssl.models import build_model
-from bloodssl.profiles import get_profile
-
-#: Epochs of SimCLR per profile. A SimCLR step costs 2.35x the CPU time per image of a
-#: supervised step (two views, measured), so ~700 training images/s on 2 free cores where
-#: the supervised CNN does ~1,650: ``default`` is about 13 minutes on the 11,959 training
-#: images, ``full`` about 45; ``smoke`` only checks that it runs.
-EPOCHS: dict[str, int] = {"smoke": 1, "default": 45, "full": 150}
-
-
-def epochs_for(profile: str) -> int:
-    """SimCLR epochs of ``profile`` (smoke, default or full)."""
-    return EPOCHS[get_profile(profile).name]
 
 
 def random_resized_crop(
@@ -233,12 +221,13 @@ def checkpoint_path(model: str, seed: int, profile: str) -> Path:
     return paths.MODELS / "selfsup" / f"simclr-{model}-s{seed}-{profile}.pt"
 
 
-def train_encoder(train: Split, *, profile: str, seed: int, **params) -> SimCLREncoder:
-    """SimCLR on the images of ``train`` (its labels are not passed) with the epochs of
-    ``profile``, checkpointed so that every notebook with this seed and profile shares it."""
-    params.setdefault("epochs", epochs_for(profile))
+def train_encoder(train: Split, *, epochs: int, profile: str, seed: int, **params) -> SimCLREncoder:
+    """SimCLR for ``epochs`` on the images of ``train`` (its labels are not passed),
+    checkpointed under ``profile`` so that every notebook with this seed and profile shares it."""
     params.setdefault("model", "cnn")
-    encoder = SimCLREncoder(seed=seed, checkpoint=checkpoint_path(params["model"], seed, profile), **params)
+    encoder = SimCLREncoder(
+        seed=seed, epochs=epochs, checkpoint=checkpoint_path(params["model"], seed, profile), **params
+    )
     return encoder.fit(train.images)
 
 

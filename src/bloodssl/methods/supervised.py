@@ -24,7 +24,7 @@ from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
 from bloodssl.core.losses import class_weights
 from bloodssl.core.prediction import TTA_MODES
 from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
-from bloodssl.core.validation import as_images, as_labels, check_fitted, infer_n_classes
+from bloodssl.core.validation import as_images, as_labels, check_fitted, infer_n_classes, warn_missing_classes
 from bloodssl.data import to_tensor
 from bloodssl.data.augment import CellAugment, dihedral
 from bloodssl.methods.registry import register
@@ -127,6 +127,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_classes_ = self.n_classes_ if warm else infer_n_classes(self.n_classes, y, *(eval_set or ())[1:])
         if y.max() >= self.n_classes_:
             raise ValueError(f"y holds class {y.max()} but the network of the warm start has {self.n_classes_} classes")
+        warn_missing_classes(y, self.n_classes_)
         self.classes_ = np.arange(self.n_classes_)
         if not (self.warm_start and hasattr(self, "model_")):
             pixels = X.reshape(-1, X.shape[-1]) / 255.0

@@ -1,4 +1,5 @@
-"""Supervised baselines: one CNN per (label fraction, seed), evaluated on val and test."""
+"""What notebook 01 runs: supervised baselines, one CNN per (label fraction, seed), evaluated
+on val and test (its plan per profile)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,28 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import results
+from bloodssl import predictions, results
 from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.core.evaluate import Evaluation, evaluate
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods.supervised import CNNClassifier
+from bloodssl.profiles import PROFILES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Notebook 01 at one profile: the label ``fractions`` and the CNN's ``CNNClassifier``
+    parameters (``cnn``: epochs and images per epoch, from ``bloodssl.profiles``)."""
+
+    fractions: tuple[float, ...]
+    cnn: dict
+
+
+PLANS: dict[str, Plan] = {
+    name: Plan((1.0,), {"epochs": size.epochs, "min_epoch_samples": size.epoch_samples})
+    for name, size in PROFILES.items()
+}
 
 
 @dataclass
@@ -42,6 +59,12 @@ class Run:
         out += results.rows({"inference_images_per_second": self.inference_images_per_second},
                             split="test", **keys)  # fmt: skip
         return out
+
+    def predictions(self, profile: str) -> list[predictions.Prediction]:
+        """The per-image probabilities behind ``rows``, one per split."""
+        keys = dict(method=self.method, model=self.classifier.model, label_fraction=self.fraction, seed=self.seed,
+                    profile=profile)  # fmt: skip
+        return [predictions.of(evaluation, split, **keys) for split, evaluation in self.evaluations.items()]
 
 
 def train_and_evaluate(

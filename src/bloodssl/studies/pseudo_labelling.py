@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import results
+from bloodssl import predictions, results
 from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.core.evaluate import Evaluation, evaluate
 from bloodssl.core.prediction import cached_proba
@@ -18,7 +18,6 @@ from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods.registry import METHODS, get_method
 from bloodssl.methods.staged import StagedNetworks
 from bloodssl.methods.supervised import CNNClassifier
-from bloodssl.profiles import get_profile
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,10 @@ class Plan:
     selection rules, compared side by side with it, run on the first seed at
     ``compare_fractions`` with ``compare_rounds`` rounds (their round 1 is the headline's
     round 1 with another rule), which keeps the comparison affordable on 2 cores.
-    ``fixmatch`` holds the ``FixMatchCNN`` parameters of the FixMatch runs, on every fraction
-    and seed; each of ``longer`` reruns them on a longer schedule (is the schedule the
-    limit?). ``engine_methods`` (registered names of other methods on the online engine) run
-    on FixMatch's schedule (``on_fixmatch_schedule``) on every seed at ``engine_fractions``.
+    ``fixmatch`` holds the ``FixMatchCNN`` parameters of the FixMatch runs, on every seed at
+    ``online_fractions``; each of ``longer`` reruns them on a longer schedule (is the schedule
+    the limit?). ``engine_methods`` (registered names of other methods on the online engine)
+    run on FixMatch's schedule (``on_fixmatch_schedule``) at the same fractions and seeds.
     """
 
     fractions: tuple[float, ...]
@@ -56,50 +55,42 @@ class Plan:
     fixmatch: dict = field(default_factory=dict)
     longer: tuple[Schedule, ...] = ()
     engine_methods: tuple[str, ...] = ("flexmatch", "mean_teacher")
-    engine_fractions: tuple[float, ...] = ()
+    online_fractions: tuple[float, ...] = ()
 
 
 _BASE = dict(model="cnn", class_weight="balanced", min_epoch_samples=4096)
-SIZES: dict[str, Plan] = {
+PLANS: dict[str, Plan] = {
     "smoke": Plan(
         fractions=(0.1,), thresholds=(0.5, 0.9), headline=0.5, compare_rounds=1, compare_fractions=(0.1,),
         base={**_BASE, "epochs": 3, "min_epoch_samples": 2048},  # the smallest base CNN clearly above chance
         self_training=dict(rounds=2, round_epochs=1, strong_views=1, top_k=10, precision=0.9),
         fixmatch=dict(steps=10, eval_every=5, labelled_batch=16, unlabelled_ratio=2, teacher="average", align=True),
-        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), engine_fractions=(0.1,),
+        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), online_fractions=(0.1,),
     ),
+    # default: every number recomputed from scratch in about 20 minutes on 2 cores (the whole of `make reports`
+    # in under an hour); the long FixMatch schedules and the wider comparisons are the `full` profile's
     "default": Plan(
-        fractions=(0.01, 0.05), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline=0.5, compare_rounds=1,
-        compare_fractions=(0.05,),
-        base={**_BASE, "epochs": 20},
-        # one round: measured at 5 % labels (seed 0) a second round left the student where the first one
-        # put it (test 92.9 % both, pseudo-labels 93.8 % then 93.6 % right) for another 1.8 minutes
-        self_training=dict(rounds=1, round_epochs=6, strong_views=2, top_k=500, precision=0.97),
-        # measured at 1 % labels (seed 0): the plain recipe (online teacher, no alignment) let its pseudo-labels
-        # drift from 95 % to 87 % right and ended below the supervised CNN; the guards keep them near 94 %
-        fixmatch=dict(steps=1000, eval_every=100, threshold=0.95, ema_decay=0.995, teacher="average", align=True),
-        # the 1000-step runs' validation accuracy still rises at the last step: 3x the schedule (~18 min a run);
-        # at 5 % the 3000-step runs' validation accuracy still rose too, so 9x there (~50 min a run)
-        longer=(Schedule(dict(steps=3000, eval_every=200, ema_decay=0.997), (0.01, 0.05)),
-                Schedule(dict(steps=9000, eval_every=500, ema_decay=0.999), (0.05,))),
-        engine_fractions=(0.05,),
+        fractions=(0.01, 0.05), thresholds=(0.5, 0.9), headline=0.5, compare_rounds=1, compare_fractions=(0.05,),
+        base={**_BASE, "epochs": 12},
+        self_training=dict(rounds=1, round_epochs=4, strong_views=2, top_k=500, precision=0.97),
+        # 3 unlabelled images per labelled one instead of 7 halve a step's cost; the guards (averaged teacher,
+        # distribution alignment) keep the pseudo-labels from drifting on a short schedule
+        fixmatch=dict(steps=200, eval_every=50, unlabelled_ratio=3, threshold=0.95, ema_decay=0.99,
+                      teacher="average", align=True),
+        online_fractions=(0.05,),
     ),
     "full": Plan(
         fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline=0.5,
         compare_rounds=3, compare_fractions=(0.01, 0.05, 0.1), base={**_BASE, "epochs": 40},
         self_training=dict(rounds=3, round_epochs=10, strong_views=4, top_k=500, precision=0.97),
+        # measured at 1 % labels (seed 0): the plain recipe (online teacher, no alignment) let its pseudo-labels
+        # drift from 95 % to 87 % right and ended below the supervised CNN; the guards keep them near 94 %.
+        # At 5 % the 3000-step runs' validation accuracy still rose at the last step: 9000 steps (~50 min a run)
         fixmatch=dict(steps=3000, eval_every=200, threshold=0.95, ema_decay=0.997, teacher="average", align=True),
-        # ~50 min a run on 2 cores, six runs: a machine with more cores
         longer=(Schedule(dict(steps=9000, eval_every=500, ema_decay=0.999), (0.01, 0.05)),),
-        engine_fractions=(0.01, 0.05, 0.1),
+        online_fractions=(0.01, 0.05, 0.1),
     ),
 }  # fmt: skip
-
-
-def plan(profile: str) -> Plan:
-    """Notebook 04's sizes for ``profile`` (smoke, default or full)."""
-    get_profile(profile)
-    return SIZES[profile]
 
 
 def on_fixmatch_schedule(sizes: Plan, method: str) -> dict:
@@ -222,6 +213,23 @@ class Run:
         test = results.rows(self.round_evaluations[0].metrics, split="test", **keys)
         return test + results.rows({"accuracy": self.classifier.rounds_[0]["val_accuracy"]}, split="val", **keys)
 
+    def predictions(self, profile: str) -> list[predictions.Prediction]:
+        """The per-image probabilities behind ``rows``: the final network's on each split and
+        each round's on the test split."""
+        keys = dict(method=self.variant.method, params=self.variant.setting, model=self.classifier.estimators_[0].model,
+                    label_fraction=self.fraction, seed=self.seed, profile=profile)  # fmt: skip
+        out = [predictions.of(evaluation, split, **keys) for split, evaluation in self.evaluations.items()]
+        rounds = zip(self.classifier.rounds_, self.round_evaluations, strict=True)
+        return out + [
+            predictions.of(evaluation, "test", **keys, round=record["round"]) for record, evaluation in rounds
+        ]
+
+    def supervised_predictions(self, profile: str) -> list[predictions.Prediction]:
+        """The round-0 network's test probabilities, behind ``supervised_rows``."""
+        keys = dict(method="supervised", model=self.classifier.estimators_[0].model, label_fraction=self.fraction,
+                    seed=self.seed, profile=profile)  # fmt: skip
+        return [predictions.of(self.round_evaluations[0], "test", **keys)]
+
 
 def self_train(
     splits: Mapping[str, Split],
@@ -307,6 +315,14 @@ def final_probabilities(
         for run, network, _ in final_networks(runs, method):
             by_seed.setdefault(run.seed, {})[method] = cached_proba(network, images)
     return {seed: proba for seed, proba in sorted(by_seed.items()) if len(proba) == len(methods)}
+
+
+def run_predictions(runs: Iterable[Run], profile: str) -> list[predictions.Prediction]:
+    """Every per-image prediction behind ``sweep``'s rows of ``runs``, the supervised baseline's once."""
+    runs = list(runs)
+    baselines = {(run.fraction, run.seed): run for run in runs}
+    return [p for run in runs for p in run.predictions(profile)] + [
+        p for run in baselines.values() for p in run.supervised_predictions(profile)]  # fmt: skip
 
 
 def round_table(runs: Iterable[Run]) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Notebook 05's study: baseline, SSL only, AL only and SSL+AL per round, and the ablations.
 
-Sizes per profile live in ``SIZES``. Every loop of one (start fraction, seed) shares
+Its plan per profile lives in ``PLANS``. Every loop of one (start fraction, seed) shares
 round 0's checkpoint and its pool predictions, and the ablations reuse the main arm's
 run where their settings coincide, so each model is trained once and a rerun is free.
 Results are tidy rows; ``method`` is the arm, ``round`` the round and ``params`` its settings
@@ -17,12 +17,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import paths, results
+from bloodssl import paths, predictions, results
 from bloodssl.active.loop import ActiveLoop, default_learner
 from bloodssl.active.strategies import STRATEGIES
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
-from bloodssl.profiles import get_profile
 
 #: Which parts of the loop each arm switches on.
 ARMS: dict[str, dict] = {
@@ -35,7 +34,7 @@ ARM_NAMES = {"baseline": "Baseline", "ssl": "SSL only", "al": "AL only", "ssl_al
 
 
 @dataclass(frozen=True)
-class StudySize:
+class Plan:
     """How much of the study a profile runs, and the loop's settings.
 
     ``fractions``: starting label fractions of the main table; ``budget`` images queried
@@ -64,27 +63,22 @@ class StudySize:
     learner: dict = field(default_factory=dict)
 
 
-SIZES: dict[str, StudySize] = {
+PLANS: dict[str, Plan] = {
     # smoke: one thread (two threads on two busy cores run several times slower), one round,
     # four strategies of different kinds (the unit tests cover all); 10 % of the smoke split
     # (32 labels) and 3 epochs of 2,048 images, so the networks are above chance
-    "smoke": StudySize(fractions=(0.1,), rounds=1, budget=8, epochs=3, min_epoch_samples=2048, finetune={"epochs": 1},
+    "smoke": Plan(fractions=(0.1,), rounds=1, budget=8, epochs=3, min_epoch_samples=2048, finetune={"epochs": 1},
                        budgets=(16,), thresholds=(0.5,), ablation_rounds=1, learner={"num_threads": 1},
                        strategies=("least_confidence", "bald", "typiclust", "cluster_margin")),
     # default: threshold 0.99 and human_share 0.25 beat the paper's 0.97 in short runs (pseudo-labels 97 % vs 95.5 %
-    # right); four rotations halve the pool's cost; ablations compare round 1 (from the shared round-0 model) so
-    # the notebook fits ~45 min on 2 idle cores (main study ~37 min, ablations ~7 min)
-    "default": StudySize(),
-    "full": StudySize(epochs=60, finetune={"epochs": 5}, pool_views=None, ablation_seeds=3, ablation_rounds=3),
+    # right); from 1 % only, one view of the pool, and three ablations of round 1 (from the shared round-0 model),
+    # so that the notebook recomputes every number in about 10 minutes on 2 cores
+    "default": Plan(fractions=(0.01,), epochs=15, finetune={"epochs": 2}, pool_views=None, budgets=(100,),
+                         thresholds=(0.9,), strategies=("random", "bald")),
+    # full: both starting fractions, four rotations of the pool (half the cost of all eight dihedral views), every
+    # ablation on three seeds for three rounds
+    "full": Plan(epochs=60, finetune={"epochs": 5}, ablation_seeds=3, ablation_rounds=3),
 }  # fmt: skip
-
-
-def study_size(profile: str) -> StudySize:
-    """The study's size for ``profile`` (a name from ``bloodssl.profiles``)."""
-    get_profile(profile)
-    if profile not in SIZES:
-        raise ValueError(f"notebook 05 has no size for profile {profile!r}; define one of {', '.join(SIZES)}")
-    return SIZES[profile]
 
 
 @dataclass
@@ -121,6 +115,14 @@ class Run:
             out += results.rows(train, split="train", **keys)
         return out
 
+    def predictions(self, profile: str) -> list[predictions.Prediction]:
+        """The test probabilities behind ``rows``, per round (those computed in this session:
+        a round the loop resumed from its saved state has none)."""
+        keys = dict(method=self.arm, params=self.params(), model=self.loop.learner_.model,
+                    label_fraction=self.fraction, seed=self.seed, profile=profile)  # fmt: skip
+        return [predictions.of(evaluation, "test", round=round_, **keys)
+                for round_, evaluation in self.loop.report_evaluations_.items()]  # fmt: skip
+
 
 def run(
     splits: Mapping[str, Split],
@@ -128,17 +130,17 @@ def run(
     arm: str,
     fraction: float,
     seed: int,
-    size: StudySize,
+    plan: Plan,
     stem: str,
     profile: str,
     model: str = "cnn",
     **settings,
 ) -> Run:
-    """One loop: ``arm`` from ``fraction`` of the labels, with the size's settings unless
+    """One loop: ``arm`` from ``fraction`` of the labels, with the plan's settings unless
     ``settings`` (strategy, budget, threshold, rounds) override them."""
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose one of {', '.join(ARMS)}")
-    config = {"strategy": size.strategy, "budget": size.budget, "threshold": size.threshold, "rounds": size.rounds}
+    config = {"strategy": plan.strategy, "budget": plan.budget, "threshold": plan.threshold, "rounds": plan.rounds}
     config.update(settings)
     config.update(ARMS[arm])
     strategy = config["strategy"] if config["budget"] else None
@@ -146,12 +148,12 @@ def run(
     settings = Run(arm, fraction, seed, strategy, config["budget"], config["threshold"], None).params()
     name = " ".join([arm, *(f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
                             for key, value in settings.items())])  # fmt: skip
-    learner = default_learner(**{"model": model, "epochs": size.epochs, "min_epoch_samples": size.min_epoch_samples,
-                                 "seed": seed, **size.learner})  # fmt: skip
+    learner = default_learner(**{"model": model, "epochs": plan.epochs, "min_epoch_samples": plan.min_epoch_samples,
+                                 "seed": seed, **plan.learner})  # fmt: skip
     loop = ActiveLoop(
         learner, strategy=config["strategy"], budget=config["budget"], rounds=config["rounds"],
-        threshold=config["threshold"], human_share=size.human_share, pool_views=size.pool_views,
-        finetune=size.finetune, seed=seed,
+        threshold=config["threshold"], human_share=plan.human_share, pool_views=plan.pool_views,
+        finetune=plan.finetune, seed=seed,
         state_dir=root / f"{name} {model} f{fraction:g} s{seed}".replace(" ", "-"),
         initial_checkpoint=root / f"round0-{model}-f{fraction:g}-s{seed}.pt",
     )  # fmt: skip
@@ -162,19 +164,19 @@ def run(
     return Run(arm, fraction, seed, strategy, config["budget"], config["threshold"], loop)
 
 
-def main_study(splits, size: StudySize, seeds: Sequence[int], *, stem: str, profile: str, **kw) -> list[Run]:
+def main_study(splits, plan: Plan, seeds: Sequence[int], *, stem: str, profile: str, **kw) -> list[Run]:
     """Every arm from every starting fraction and seed (the paper's table)."""
-    jobs = [(f, s, a) for f in size.fractions for s in seeds for a in ARMS]
-    return [run(splits, arm=a, fraction=f, seed=s, size=size, stem=stem, profile=profile, **kw)
+    jobs = [(f, s, a) for f in plan.fractions for s in seeds for a in ARMS]
+    return [run(splits, arm=a, fraction=f, seed=s, plan=plan, stem=stem, profile=profile, **kw)
             for f, s, a in tqdm(jobs, desc="main study", unit="loop")]  # fmt: skip
 
 
-def ablations(splits, size: StudySize, seeds: Sequence[int], *, stem: str, profile: str, **kw) -> list[Run]:
+def ablations(splits, plan: Plan, seeds: Sequence[int], *, stem: str, profile: str, **kw) -> list[Run]:
     """SSL+AL from the first fraction, varying one of budget, threshold, query strategy."""
-    jobs = [{"budget": b} for b in size.budgets] + [{"threshold": t} for t in size.thresholds]
-    jobs += [{"strategy": s} for s in size.strategies]
-    fraction, rounds = size.fractions[0], size.ablation_rounds
-    return [run(splits, arm="ssl_al", fraction=fraction, seed=s, size=size, stem=stem, profile=profile, rounds=rounds,
+    jobs = [{"budget": b} for b in plan.budgets] + [{"threshold": t} for t in plan.thresholds]
+    jobs += [{"strategy": s} for s in plan.strategies]
+    fraction, rounds = plan.fractions[0], plan.ablation_rounds
+    return [run(splits, arm="ssl_al", fraction=fraction, seed=s, plan=plan, stem=stem, profile=profile, rounds=rounds,
                 **job, **kw)
             for s in seeds for job in tqdm(jobs, desc=f"ablations seed {s}", unit="loop")]  # fmt: skip
 
@@ -196,11 +198,11 @@ def expand(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def by_round(table: pd.DataFrame, metric: str = "accuracy", size: StudySize | None = None) -> pd.DataFrame:
+def by_round(table: pd.DataFrame, metric: str = "accuracy", plan: Plan | None = None) -> pd.DataFrame:
     """The paper's table: test ``metric`` (mean ± std %) per arm and round, for each starting fraction.
 
-    With ``size``, only the main settings (its budget, threshold and strategy) are shown."""
-    rows = main_rows(expand(table), size).query("split == 'test' and metric == @metric")
+    With ``plan``, only the main settings (its budget, threshold and strategy) are shown."""
+    rows = main_rows(expand(table), plan).query("split == 'test' and metric == @metric")
     summary = results.summarize(rows, by=("label_fraction", "arm", "round"))
     summary["text"] = results.mean_std(summary)
     labels = rows.groupby(["label_fraction", "arm", "round"])["n_labels"].mean().round().astype(int)
@@ -212,19 +214,19 @@ def by_round(table: pd.DataFrame, metric: str = "accuracy", size: StudySize | No
     return wide.fillna("")
 
 
-def main_rows(expanded: pd.DataFrame, size: StudySize | None) -> pd.DataFrame:
-    """The rows of ``expanded`` at the main budget, threshold and strategy of ``size`` (all when None)."""
-    if size is None:
+def main_rows(expanded: pd.DataFrame, plan: Plan | None) -> pd.DataFrame:
+    """The rows of ``expanded`` at the main budget, threshold and strategy of ``plan`` (all when None)."""
+    if plan is None:
         return expanded
-    keep = (expanded["budget"].isin([0, size.budget]) & expanded["threshold"].isin([size.threshold]).where(
-        expanded["threshold"].notna(), True) & expanded["strategy"].isin([size.strategy]).where(
+    keep = (expanded["budget"].isin([0, plan.budget]) & expanded["threshold"].isin([plan.threshold]).where(
+        expanded["threshold"].notna(), True) & expanded["strategy"].isin([plan.strategy]).where(
         expanded["strategy"].notna(), True))  # fmt: skip
     return expanded[keep]
 
 
-def equal_labels(table: pd.DataFrame, size: StudySize) -> pd.DataFrame:
+def equal_labels(table: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Final test accuracy and macro-F1 of each arm against how many labels a person gave."""
-    rows = main_rows(expand(table), size).query("split == 'test' and metric in ['accuracy', 'macro_f1']")
+    rows = main_rows(expand(table), plan).query("split == 'test' and metric in ['accuracy', 'macro_f1']")
     last = rows.groupby(["label_fraction", "arm"])["round"].transform("max")
     rows = rows[rows["round"] == last]
     summary = results.summarize(rows, by=("label_fraction", "arm", "metric"))
@@ -238,15 +240,15 @@ def equal_labels(table: pd.DataFrame, size: StudySize) -> pd.DataFrame:
         ["arm", "start", "human labels", "accuracy (%)", "macro-F1 (%)"]].reset_index(drop=True)  # fmt: skip
 
 
-def ablation(table: pd.DataFrame, by: str, size: StudySize) -> pd.DataFrame:
+def ablation(table: pd.DataFrame, by: str, plan: Plan) -> pd.DataFrame:
     """Final-round test accuracy and macro-F1 of SSL+AL for each value of ``by``, others at the main setting."""
     expanded = expand(table)
-    others = {"budget": size.budget, "threshold": size.threshold, "strategy": size.strategy}
-    keep = (expanded["arm"] == "ssl_al") & (expanded["label_fraction"] == size.fractions[0])
+    others = {"budget": plan.budget, "threshold": plan.threshold, "strategy": plan.strategy}
+    keep = (expanded["arm"] == "ssl_al") & (expanded["label_fraction"] == plan.fractions[0])
     for column, value in others.items():
         if column != by:
             keep &= expanded[column] == value
-    rows = expanded[keep & (expanded["round"] == size.ablation_rounds) & (expanded["split"] == "test")]
+    rows = expanded[keep & (expanded["round"] == plan.ablation_rounds) & (expanded["split"] == "test")]
     rows = rows[rows["metric"].isin(["accuracy", "macro_f1"])]
     summary = results.summarize(rows, by=(by, "metric"))
     summary["text"] = results.mean_std(summary)

@@ -11,12 +11,12 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bloodssl.data import SHORT_NAMES
-from bloodssl.studies.ssl_active_learning import ARM_NAMES, StudySize, expand, main_rows
+from bloodssl.studies.ssl_active_learning import ARM_NAMES, Plan, expand, main_rows
 
 
-def arms_by_round(table: pd.DataFrame, size: StudySize, metric: str = "accuracy") -> Figure:
+def arms_by_round(table: pd.DataFrame, plan: Plan, metric: str = "accuracy") -> Figure:
     """Test ``metric`` against human labels for each arm, one panel per starting fraction."""
-    rows = main_rows(expand(table), size).query("split == 'test' and metric == @metric").copy()
+    rows = main_rows(expand(table), plan).query("split == 'test' and metric == @metric").copy()
     rows["arm"] = rows["arm"].map(ARM_NAMES)
     fractions = sorted(rows["label_fraction"].unique())
     fig, axes = plt.subplots(1, len(fractions), figsize=(6 * len(fractions), 4), sharey=True, squeeze=False)
@@ -29,46 +29,46 @@ def arms_by_round(table: pd.DataFrame, size: StudySize, metric: str = "accuracy"
     return fig
 
 
-def learning_curves(table: pd.DataFrame, size: StudySize) -> Figure:
+def learning_curves(table: pd.DataFrame, plan: Plan) -> Figure:
     """Test accuracy of SSL+AL against human labels, one line per query strategy."""
     rows = expand(table)
     rows = rows[(rows["arm"] == "ssl_al") & (rows["split"] == "test") & (rows["metric"] == "accuracy")
-                & (rows["budget"] == size.budget) & (rows["threshold"] == size.threshold)
-                & (rows["label_fraction"] == size.fractions[0]) & (rows["round"] <= size.ablation_rounds)]  # fmt: skip
+                & (rows["budget"] == plan.budget) & (rows["threshold"] == plan.threshold)
+                & (rows["label_fraction"] == plan.fractions[0]) & (rows["round"] <= plan.ablation_rounds)]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(rows, x="n_labels", y="value", hue="strategy", style="strategy", markers=True, dashes=False,
                  errorbar="sd", ax=ax)  # fmt: skip
     ax.set(xlabel="labels given by a person", ylabel="test accuracy",
-           title=f"SSL+AL by query strategy (budget {size.budget}, threshold {size.threshold:g})")  # fmt: skip
+           title=f"SSL+AL by query strategy (budget {plan.budget}, threshold {plan.threshold:g})")  # fmt: skip
     ax.legend(ncol=2, fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def ablation_curves(table: pd.DataFrame, size: StudySize) -> Figure:
+def ablation_curves(table: pd.DataFrame, plan: Plan) -> Figure:
     """Final SSL+AL test accuracy against budget (left) and threshold (right)."""
     rows = expand(table)
     rows = rows[(rows["arm"] == "ssl_al") & (rows["split"] == "test") & (rows["metric"] == "accuracy")
-                & (rows["round"] == size.ablation_rounds) & (rows["label_fraction"] == size.fractions[0])
-                & (rows["strategy"] == size.strategy)]  # fmt: skip
+                & (rows["round"] == plan.ablation_rounds) & (rows["label_fraction"] == plan.fractions[0])
+                & (rows["strategy"] == plan.strategy)]  # fmt: skip
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, by, fixed in ((axes[0], "budget", "threshold"), (axes[1], "threshold", "budget")):
-        part = rows[rows[fixed] == getattr(size, fixed)].sort_values(by)
+        part = rows[rows[fixed] == getattr(plan, fixed)].sort_values(by)
         sns.lineplot(part, x=by, y="value", marker="o", errorbar="sd", ax=ax)
-        ax.set(xlabel=by, ylabel=f"test accuracy after {size.ablation_rounds} rounds", title=f"SSL+AL: {by}")
+        ax.set(xlabel=by, ylabel=f"test accuracy after {plan.ablation_rounds} rounds", title=f"SSL+AL: {by}")
     axes[1].set_xscale("logit")
     fig.tight_layout()
     return fig
 
 
-def pseudo_labels(table: pd.DataFrame, size: StudySize) -> Figure:
+def pseudo_labels(table: pd.DataFrame, plan: Plan) -> Figure:
     """Pseudo-labels added per round (left) and their true accuracy (right), by arm."""
-    rows = main_rows(expand(table), size).query("split == 'train' and arm in ['ssl', 'ssl_al'] and round > 0").copy()
+    rows = main_rows(expand(table), plan).query("split == 'train' and arm in ['ssl', 'ssl_al'] and round > 0").copy()
     rows["arm"] = rows["arm"].map(ARM_NAMES) + rows["label_fraction"].map(" from {:.0%}".format)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("n_pseudo", "pseudo_accuracy"), strict=True):
         sns.lineplot(rows[rows["metric"] == metric], x="round", y="value", hue="arm", marker="o", errorbar="sd", ax=ax)
-        ax.set(xlabel="round", ylabel=metric.replace("_", " "), xticks=range(1, size.rounds + 1))
+        ax.set(xlabel="round", ylabel=metric.replace("_", " "), xticks=range(1, plan.rounds + 1))
     fig.tight_layout()
     return fig
 

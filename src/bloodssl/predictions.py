@@ -1,0 +1,148 @@
+"""Per-image predictions of every run, kept beside its results so that any metric can be
+recomputed without retraining: ``reports/results/<stem>.predictions.npz``.
+
+A prediction is one run's probabilities for one evaluated split, keyed like its rows in
+the results table (``KEYS``: method, model, label fraction, seed, profile, params, round).
+``rescore`` recomputes every accuracy, macro-F1, balanced accuracy and AUC of a results
+table from these files and reports each difference: ``python -m bloodssl.results rescore``.
+
+The probabilities are stored as the float32 the networks compute, compressed: float16 (or
+float16 log-probabilities) would halve the file but moved a test accuracy by one image and an
+AUC by 1e-5 in the tests, where two classes were nearly tied; ``rescore`` must reproduce the
+README to its last digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bloodssl import paths
+from bloodssl.core.evaluate import Evaluation, evaluate
+from bloodssl.core.io import atomic_path
+
+KEYS = ("method", "model", "label_fraction", "seed", "profile", "params", "round")
+#: the metrics ``rescore`` recomputes from a prediction
+RESCORED = ("accuracy", "macro_f1", "balanced_accuracy", "auc")
+#: how far a rescored metric may be from the stored one: a tenth of the last digit the
+#: README prints (0.01 % = 1e-4), far above float noise
+TOLERANCE = 1e-5
+SUFFIX = ".predictions.npz"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One run's probabilities (rows: images of ``split`` in order, columns: classes) and the true labels."""
+
+    keys: dict
+    split: str
+    y_true: np.ndarray
+    proba: np.ndarray
+
+
+def run_keys(method: str, model: str, label_fraction: float, seed: int, profile: str,
+             params: Mapping | str | None = None, round: float | None = None, **_) -> dict:  # fmt: skip
+    """The ``KEYS`` of a run as its results rows hold them (params as sorted JSON, round NaN
+    for a final result); other keyword arguments (``n_labels``, ``wall_seconds``...) are ignored."""
+    text = params if isinstance(params, str) else json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"))
+    return dict(method=method, model=model, label_fraction=float(label_fraction), seed=int(seed), profile=profile,
+                params=text, round=float("nan") if round is None else float(round))  # fmt: skip
+
+
+def of(evaluation: Evaluation, split: str, **keys) -> Prediction:
+    """The prediction behind ``evaluation`` (from ``evaluate``), keyed by the run's ``keys``."""
+    if evaluation.proba is None or evaluation.y_true is None:
+        raise ValueError("this Evaluation keeps no probabilities; build it with bloodssl.core.evaluate.evaluate")
+    return Prediction(run_keys(**keys), split, np.asarray(evaluation.y_true), np.asarray(evaluation.proba))
+
+
+def of_labels(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, split: str, **keys) -> Prediction:
+    """A prediction of hard labels (a method without probabilities): one-hot rows."""
+    proba = np.eye(n_classes, dtype=np.float32)[np.asarray(y_pred)]
+    return Prediction(run_keys(**keys), split, np.asarray(y_true), proba)
+
+
+def _check(prediction: Prediction) -> None:
+    if prediction.proba.ndim != 2 or len(prediction.proba) != len(prediction.y_true):
+        raise ValueError(f"{prediction.keys['method']} ({prediction.split}): probabilities of shape "
+                         f"{prediction.proba.shape} for {len(prediction.y_true)} labels")  # fmt: skip
+    if not np.isfinite(prediction.proba).all():
+        raise ValueError(f"{prediction.keys['method']} ({prediction.split}, seed {prediction.keys['seed']}) "
+                         "predicted NaN or infinite probabilities; the run diverged or its checkpoint is damaged: "
+                         "retrain it")  # fmt: skip
+
+
+def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None = None) -> Path:
+    """Write ``<stem>.predictions.npz`` atomically (every prediction checked finite, a run
+    given twice kept once); return its path."""
+    unique: dict[tuple, Prediction] = {}
+    for prediction in predictions:
+        unique.setdefault(_key(prediction.keys, prediction.split), prediction)
+    predictions = list(unique.values())
+    for prediction in predictions:
+        _check(prediction)
+    widths = {p.proba.shape[1] for p in predictions}
+    if len(widths) > 1:
+        raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")
+    stops = np.cumsum([len(p.y_true) for p in predictions]).tolist()
+    runs = [{**p.keys, "split": p.split, "start": stop - len(p.y_true), "stop": stop}
+            for p, stop in zip(predictions, stops, strict=True)]  # fmt: skip
+    width = widths.pop() if widths else 0
+    proba = np.concatenate([p.proba for p in predictions]) if predictions else np.zeros((0, width))
+    y_true = np.concatenate([p.y_true for p in predictions]) if predictions else np.zeros(0)
+    target = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true.astype(np.int16),
+                            proba=proba.astype(np.float32))  # fmt: skip
+    return target
+
+
+def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
+    """The predictions ``save`` wrote for ``stem``; a missing or damaged file says what to do."""
+    path = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; rerun notebooks/{stem}.ipynb to record its predictions")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            runs, y_true, proba = json.loads(str(data["runs"])), data["y_true"], data["proba"]
+    except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb"
+        ) from error
+    out = []
+    for run in runs:
+        start, stop, split = run.pop("start"), run.pop("stop"), run.pop("split")
+        run["round"] = float("nan") if run["round"] is None else run["round"]
+        out.append(Prediction(run, split, y_true[start:stop].astype(np.int64), proba[start:stop]))
+    return out
+
+
+def _key(keys: Mapping, split: str) -> tuple:
+    round_ = keys["round"]
+    return (keys["method"], keys["model"], float(keys["label_fraction"]), int(keys["seed"]), keys["profile"],
+            keys["params"], -1.0 if round_ is None or math.isnan(round_) else float(round_), split)  # fmt: skip
+
+
+def rescore(table: pd.DataFrame, predictions: Iterable[Prediction]) -> pd.DataFrame:
+    """Every ``RESCORED`` row of a results ``table`` next to the value recomputed from its
+    prediction: columns ``stored``, ``rescored``, ``difference`` and ``same`` (equal to the
+    ``TOLERANCE``); a row without a prediction has NaN ``rescored`` and ``same`` False."""
+    recomputed: dict[tuple, dict[str, float]] = {}
+    for prediction in predictions:
+        metrics = evaluate(prediction.y_true, prediction.proba).metrics
+        recomputed[_key(prediction.keys, prediction.split)] = metrics
+    out = []
+    for row in table[table["metric"].isin(RESCORED)].to_dict("records"):
+        metrics = recomputed.get(_key(row, row["split"]))
+        value = float("nan") if metrics is None else metrics[row["metric"]]
+        both_nan = np.isnan(value) and np.isnan(row["value"])
+        same = metrics is not None and (abs(value - row["value"]) < TOLERANCE or both_nan)
+        out.append({**{k: row[k] for k in (*KEYS, "split", "metric")}, "stored": row["value"], "rescored": value,
+                    "difference": abs(value - row["value"]), "same": bool(same)})  # fmt: skip
+    return pd.DataFrame(out, columns=[*KEYS, "split", "metric", "stored", "rescored", "difference", "same"])

@@ -1,0 +1,84 @@
+"""Per-image predictions are kept beside the results and reproduce every metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bloodssl import predictions, results
+from bloodssl.core.evaluate import evaluate
+
+
+def _run(seed: int, n: int = 600, classes: int = 8):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    logits = rng.normal(size=(n, classes)) + 4 * np.eye(classes)[y] * rng.random((n, 1))
+    proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    # confident rows near 1 are where float16 probabilities would tie the AUC's ranking
+    proba[: n // 3] = 0.9998 * np.eye(classes)[y[: n // 3]] + 0.0002 / classes
+    return y, proba.astype(np.float32)
+
+
+def _saved(tmp_path, seeds=(0, 1)):
+    keys = dict(method="fixmatch", model="cnn", label_fraction=0.05, n_labels=598, profile="default",
+                params={"steps": 250}, wall_seconds=1.0)  # fmt: skip
+    records, kept = [], []
+    for seed in seeds:
+        for split in ("val", "test"):
+            evaluation = evaluate(*_run(seed + (split == "test") * 10))
+            records += results.rows(evaluation.metrics, split=split, seed=seed, **keys)
+            kept.append(predictions.of(evaluation, split, seed=seed, **keys))
+    results.save(records, "04_demo", results_dir=tmp_path)
+    predictions.save(kept + kept[:1], "04_demo", results_dir=tmp_path)  # a run given twice is kept once
+    return results.read(tmp_path / "04_demo.csv")
+
+
+def test_saved_predictions_reproduce_every_metric_exactly(tmp_path):
+    # break: store float16 (log-)probabilities -> one near-tied test image flips, an AUC moves by 1e-5
+    table = _saved(tmp_path)
+    loaded = predictions.load("04_demo", tmp_path)
+    assert len(loaded) == 4 and {p.split for p in loaded} == {"val", "test"}
+    checked = results.rescore_all(tmp_path)
+    assert len(checked) == 16 and checked["same"].all(), checked
+    assert checked["difference"].max() < 1e-6
+    assert set(checked["metric"]) == {"accuracy", "macro_f1", "balanced_accuracy", "auc"}
+    assert (tmp_path / "04_demo.predictions.npz").stat().st_size < 4 * 600 * 8 * 4  # float32, compressed
+    assert results.main(["rescore", str(tmp_path)]) == 0
+    del table
+
+
+def test_rescore_reports_a_number_that_its_predictions_do_not_give(tmp_path, capsys):
+    # break: compare with a loose tolerance (or not at all) -> an edited number passes
+    table = _saved(tmp_path)
+    edited = table.copy()
+    row = (edited["metric"] == "accuracy") & (edited["split"] == "test") & (edited["seed"] == 1)
+    edited.loc[row, "value"] += 0.0002  # 0.02 points: the README would print another number
+    results.save(edited, "04_demo", results_dir=tmp_path)
+    checked = results.rescore_all(tmp_path)
+    assert checked[~checked["same"]][["seed", "split", "metric"]].values.tolist() == [[1, "test", "accuracy"]]
+    assert results.main(["rescore", str(tmp_path)]) == 1
+    assert "1 different" in capsys.readouterr().out
+
+
+def test_rows_without_predictions_are_counted_not_passed(tmp_path):
+    _saved(tmp_path)
+    (tmp_path / "04_demo.predictions.npz").unlink()
+    checked = results.rescore_all(tmp_path)
+    assert checked["rescored"].isna().all() and not checked["same"].any()
+
+
+def test_non_finite_predictions_are_refused_with_the_fix(tmp_path):
+    y, proba = _run(0)
+    proba[3] = np.nan
+    kept = predictions.Prediction(predictions.run_keys("m", "cnn", 1.0, 0, "smoke"), "test", y, proba)
+    with pytest.raises(ValueError, match="NaN or infinite probabilities.*retrain"):
+        predictions.save([kept], "04_demo", results_dir=tmp_path)
+    assert not (tmp_path / "04_demo.predictions.npz").exists()
+
+
+def test_a_damaged_predictions_file_names_itself_and_the_fix(tmp_path):
+    _saved(tmp_path)
+    path = tmp_path / "04_demo.predictions.npz"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="04_demo.predictions.npz is damaged.*rerun notebooks/04_demo.ipynb"):
+        predictions.load("04_demo", tmp_path)
