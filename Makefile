@@ -7,7 +7,7 @@ PROFILE ?= default
 DATASET ?= bloodmnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help setup data test test-fast lint reports readme clean
+.PHONY: help setup data test test-fast lint reports fresh-reports readme clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ lint: setup  ## ruff check and format check
 
 reports: setup data  ## execute every notebook (PROFILE=default) into reports/ with HTML, then rebuild the README tables
 	$(BIN)/python -m bloodssl.reports run --profile $(PROFILE) $(NOTEBOOKS)
+	$(BIN)/python -m bloodssl.reports readme
+
+fresh-reports: data  ## time `make reports` in a fresh clone of this commit (nothing reused), copy its reports/ back
+	bash scripts/fresh_reports.sh
 	$(BIN)/python -m bloodssl.reports readme
 
 readme: setup  ## rebuild the README's results tables from reports/results/

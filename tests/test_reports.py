@@ -88,6 +88,8 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
     results.save(records, "01_demo", results_dir=tmp_path / "results")
     pd.DataFrame([{"notebook": "01_demo", "profile": "default", "wall_seconds": 600}]).to_csv(
         tmp_path / "results" / "timings.csv", index=False)  # fmt: skip
+    pd.DataFrame([{"command": "make reports", "profile": "default", "wall_seconds": 3000.0}]).to_csv(
+        tmp_path / "results" / "from_scratch.csv", index=False)  # fmt: skip
     monkeypatch.setattr(reports.paths, "REPORTS", tmp_path)
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n{reports.README_START}\nold\n{reports.README_END}\ntail\n")
@@ -100,6 +102,7 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
         in text
     )
     assert "| 01_demo | default | 10.0 min |" in text
+    assert "| make reports | default | 50.0 min |" in text.split("**From scratch**")[1]
     # the encoder predicts no test image, so its cost gets its own table and no results row
     training_only = text.split("Trained without a test prediction")[1]
     assert "| method | model | profile | seeds | wall time / run | train images/s |" in training_only
