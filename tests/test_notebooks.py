@@ -93,7 +93,7 @@ def test_the_baseline_notebook_runs_on_another_medmnist_dataset_with_grey_images
     notebook = paths.NOTEBOOKS / "01_data_and_baseline.ipynb"
     npz = grey_medmnist(tmp_path / "pneumoniamnist.npz")
     reports.execute(notebook, "smoke", reports_dir=tmp_path, dataset="pneumoniamnist", data_file=str(npz))
-    results_dir = paths.reports_for("smoke") / "results"
+    results_dir = paths.reports_for("smoke", "pneumoniamnist") / "results"  # never beside BloodMNIST's
     table = pd.read_csv(results_dir / f"{notebook.stem}.csv")
     config = json.loads((results_dir / f"{notebook.stem}.json").read_text())
     assert config["dataset"] == "pneumoniamnist" and config["n_classes"] is None  # inferred from y: 2

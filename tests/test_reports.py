@@ -4,7 +4,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from bloodssl import reports, results
+from bloodssl import paths, reports, results
 
 
 def _notebook(path, source: str):
@@ -183,3 +183,23 @@ def test_the_readme_shows_each_source_and_folds_all_but_the_default_profile(tmp_
     ]
     assert text.index("### Results: default profile") < text.index("<details><summary><b>Results: earlier</b>")
     assert text.count("**04_pseudo_labelling**") == 2 and "*earlier*: kept." in text
+
+
+def test_a_notebook_run_by_hand_writes_where_its_profile_and_dataset_belong(tmp_path, monkeypatch):
+    # break: let route keep reports/results for every profile -> a smoke run in Jupyter replaces published numbers
+    monkeypatch.delenv("BLOODSSL_REPORTS", raising=False)
+    for name, value in (("REPORTS", tmp_path), ("RESULTS", tmp_path / "results"), ("FIGURES", tmp_path / "figures")):
+        monkeypatch.setattr(paths, name, value)
+    row = results.rows({"accuracy": 0.5}, method="m", model="cnn", label_fraction=1.0, n_labels=1, seed=0,
+                       split="test", wall_seconds=1.0, profile="smoke")  # fmt: skip
+    assert paths.route("smoke") == tmp_path / "smoke"
+    results.save(row, "01_demo")
+    assert (tmp_path / "smoke" / "results" / "01_demo.csv").is_file() and not (tmp_path / "results").exists()
+    assert paths.route("default", "pneumoniamnist") == tmp_path / "pneumoniamnist"
+    assert tmp_path / "pneumoniamnist" / "figures" == paths.FIGURES
+    assert paths.route("default") == tmp_path and tmp_path / "results" == paths.RESULTS
+    # under reports.execute (or the tests) $BLOODSSL_REPORTS names the folder and route keeps it
+    monkeypatch.setenv("BLOODSSL_REPORTS", str(tmp_path / "staging"))
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "staging" / "results")
+    paths.route("smoke")
+    assert tmp_path / "staging" / "results" == paths.RESULTS

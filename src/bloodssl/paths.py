@@ -4,8 +4,9 @@ The root is the repository (``make setup`` installs the package editable), or
 ``$BLOODSSL_ROOT`` when set, so a notebook run from any folder finds the same files.
 ``$BLOODSSL_REPORTS`` and ``$BLOODSSL_MODELS`` move the outputs (the tests send their
 smoke runs to a temporary folder so they never touch the committed reports). Only the
-``default`` profile publishes to ``reports/``; every other profile writes to
-``reports/<profile>/`` (``reports_for``), so a smoke run never replaces a published number.
+``default`` profile on BloodMNIST publishes to ``reports/``; every other profile writes to
+``reports/<profile>/``, another dataset to a folder of its own (``reports_for``, ``route``),
+so a smoke run never replaces a published number.
 """
 
 from __future__ import annotations
@@ -22,9 +23,27 @@ RESULTS = REPORTS / "results"
 FIGURES = REPORTS / "figures"
 NOTEBOOKS = ROOT / "notebooks"
 PUBLISHED_PROFILE = "default"
+PUBLISHED_DATASET = "bloodmnist"
 
 
-def reports_for(profile: str) -> Path:
-    """Where a run of ``profile`` writes its executed notebooks, HTML, figures and results:
-    ``reports/`` for the published (default) profile, ``reports/<profile>/`` for the others."""
-    return REPORTS if profile == PUBLISHED_PROFILE else REPORTS / profile
+def reports_for(profile: str, dataset: str = PUBLISHED_DATASET) -> Path:
+    """Where a run of ``profile`` on ``dataset`` writes its executed notebooks, HTML, figures
+    and results: ``reports/`` for the published ones (default profile, BloodMNIST),
+    ``reports/<profile>/`` for another profile, and a ``<dataset>/`` folder below that for
+    another dataset."""
+    base = REPORTS if profile == PUBLISHED_PROFILE else REPORTS / profile
+    return base if dataset == PUBLISHED_DATASET else base / dataset
+
+
+def route(profile: str, dataset: str = PUBLISHED_DATASET) -> Path:
+    """Send this process's figures, results and predictions to ``reports_for(profile,
+    dataset)`` and return that folder. Every notebook calls it first, so that running one by
+    hand in Jupyter (its parameters cell says ``profile = "smoke"``) never replaces a
+    published number. Where ``$BLOODSSL_REPORTS`` is set (``reports.execute`` points it at
+    its staging folder, the tests at a temporary one) the outputs stay where it says."""
+    global RESULTS, FIGURES
+    if "BLOODSSL_REPORTS" in os.environ:
+        return REPORTS
+    folder = reports_for(profile, dataset)
+    RESULTS, FIGURES = folder / "results", folder / "figures"
+    return folder

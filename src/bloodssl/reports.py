@@ -76,7 +76,7 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
     """
     import papermill
 
-    outputs = paths.reports_for(profile)
+    outputs = paths.reports_for(profile, parameters.get("dataset", paths.PUBLISHED_DATASET))
     reports_dir = Path(reports_dir or outputs)
     reports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=reports_dir, prefix=".run-") as tmp:
@@ -104,7 +104,7 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
         publish(staging, outputs, notebook.stem)
         os.replace(Path(tmp) / f"{notebook.stem}.html", reports_dir / f"{notebook.stem}.html")
         os.replace(executed, reports_dir / notebook.name)
-    record_timing(notebook.stem, profile, seconds)
+    record_timing(notebook.stem, profile, seconds, outputs / "results")
     return seconds
 
 
@@ -122,9 +122,9 @@ def publish(staging: Path, outputs: Path, stem: str) -> None:
             os.replace(path, target)
 
 
-def record_timing(stem: str, profile: str, seconds: float) -> None:
-    """Keep the latest wall time of each (notebook, profile) in that profile's ``timings.csv``."""
-    path = paths.reports_for(profile) / "results" / f"{TIMINGS}.csv"
+def record_timing(stem: str, profile: str, seconds: float, results_dir: Path) -> None:
+    """Keep the latest wall time of each (notebook, profile) in ``results_dir/timings.csv``."""
+    path = results_dir / f"{TIMINGS}.csv"
     table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
     if len(table):
         table = table[(table["notebook"] != stem) | (table["profile"] != profile)]
