@@ -160,8 +160,8 @@ def test_no_data_message_points_at_a_file_only_ci_has(tmp_path):
     messages.append(str(error.value))
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     data_section = readme.split("## The data", 1)[1].split("\n## ", 1)[0]
-    module = Path(data.medmnist.__file__).read_text()
-    for text in [*messages, data_section, module]:
+    modules = [Path(module.__file__).read_text() for module in (data.medmnist, data.fetching)]
+    for text in [*messages, data_section, *modules]:
         assert "shared/" not in text, [line for line in text.splitlines() if "shared/" in line]
 
 

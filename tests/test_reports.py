@@ -4,7 +4,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from bloodssl import paths, reports, results
+from bloodssl import paths, readme, reports, results
 
 
 def _notebook(path, source: str):
@@ -91,10 +91,10 @@ def test_readme_tables_come_from_the_results(tmp_path, monkeypatch):
     pd.DataFrame([{"command": "make reports", "profile": "default", "wall_seconds": 3000.0}]).to_csv(
         tmp_path / "results" / "from_scratch.csv", index=False)  # fmt: skip
     monkeypatch.setattr(reports.paths, "REPORTS", tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n{reports.README_START}\nold\n{reports.README_END}\ntail\n")
-    reports.update_readme(readme)
-    text = readme.read_text()
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text(f"# title\n{readme.README_START}\nold\n{readme.README_END}\ntail\n")
+    readme.update_readme(readme_file)
+    text = readme_file.read_text()
     assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
     assert "| seeds | accuracy (%) | macro-F1 (%) | AUC (%) | wall time / run | train images/s |" in text
     assert (
@@ -118,12 +118,12 @@ def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tm
                                                             **keys)]  # fmt: skip
     results.save(records, "03_demo", results_dir=tmp_path)
     targets = [
-        reports.Target("03_demo", "best at 5 %", 0.90, 0.05),
-        reports.Target("03_demo", "best", 0.95, 0.05),
-        reports.Target("03_demo", "at 1 %", 0.9, 0.01),
-        reports.Target("09_missing", "nothing", 0.5, 0.05),
+        readme.Target("03_demo", "best at 5 %", 0.90, 0.05),
+        readme.Target("03_demo", "best", 0.95, 0.05),
+        readme.Target("03_demo", "at 1 %", 0.9, 0.01),
+        readme.Target("09_missing", "nothing", 0.5, 0.05),
     ]
-    table = reports.target_table(tmp_path, targets)
+    table = readme.target_table(tmp_path, targets)
     assert table["method"].tolist()[:2] == ["b (cnn)", "b (cnn)"] and table["seeds"].tolist()[:2] == [3, 3]
     assert table["measured"].tolist()[:2] == ["93.00 ± 0.00", "93.00 ± 0.00"]
     assert table["met"].tolist() == ["yes", "no", "no matching results", "no results yet"]
@@ -133,14 +133,14 @@ def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tm
 @pytest.mark.parametrize("seconds, text", [(0.01, "< 0.1 s"), (12.34, "12.3 s"), (90.0, "1.5 min"),
                                            (float("nan"), "")])  # fmt: skip
 def test_duration_reads_as_seconds_or_minutes(seconds, text):
-    assert reports.duration(seconds) == text
+    assert readme.duration(seconds) == text
 
 
 def test_readme_without_markers_is_refused(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# no markers\n")
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text("# no markers\n")
     with pytest.raises(ValueError, match="lacks the markers"):
-        reports.update_readme(readme)
+        readme.update_readme(readme_file)
 
 
 def test_cost_table_averages_wall_time_per_seed_and_each_measured_speed():
@@ -151,10 +151,10 @@ def test_cost_table_averages_wall_time_per_seed_and_each_measured_speed():
         records += results.rows({"accuracy": 0.9, "macro_f1": 0.9}, split="test", **run)  # two rows, one run
         records += results.rows({"train_images_per_second": 1000.0 * (seed + 1)}, split="train", **run)
         records += results.rows({"inference_images_per_second": 500.0}, split="test", **run)
-    cost = reports.cost_table(results.frame(records), ["method", "label_fraction"], speeds=("train", "inference"))
+    cost = readme.cost_table(results.frame(records), ["method", "label_fraction"], speeds=("train", "inference"))
     assert cost.to_dict("records") == [{"method": "m", "label_fraction": 0.05, "wall time / run": "1.5 min",
                                         "train images/s": "1,500", "inference images/s": "500"}]  # fmt: skip
-    assert list(reports.cost_table(results.frame(records), ["method"]).columns) == [
+    assert list(readme.cost_table(results.frame(records), ["method"]).columns) == [
         "method", "wall time / run", "train images/s"]  # fmt: skip
 
 
@@ -169,9 +169,9 @@ def test_the_readme_shows_each_source_and_folds_all_but_the_default_profile(tmp_
                     {"accuracy": accuracy}, split=split, wall_seconds=60.0, profile="default", **run
                 )
         results.save(records, "04_pseudo_labelling", results_dir=tmp_path / name)
-    chosen = [reports.Source("default", tmp_path / "default", "one hour"),
-              reports.Source("earlier", tmp_path / "earlier", "kept")]  # fmt: skip
-    text = reports.readme_section(chosen)
+    chosen = [readme.Source("default", tmp_path / "default", "one hour"),
+              readme.Source("earlier", tmp_path / "earlier", "kept")]  # fmt: skip
+    text = readme.readme_section(chosen)
     targets = [
         line
         for line in text.splitlines()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bloodssl import paths, reports, results
+from bloodssl import paths, readme, results
 
 KEYS = dict(model="cnn", label_fraction=0.01, n_labels=120, split="test", wall_seconds=1.0, profile="default")
 CONVERTER = paths.ROOT / "scripts" / "convert_results.py"
@@ -53,9 +53,9 @@ def test_a_target_with_a_round_and_settings_reads_only_those_rows(tmp_path):
                     rows += results.rows({"accuracy": acc + r / 1000 + seed / 100}, method="ssl_al", round=r,
                                          params=params, seed=seed, **{**KEYS, "split": split})  # fmt: skip
     results.save(rows, "05_demo", results_dir=tmp_path)
-    target = reports.Target("05_demo", "SSL+AL at round 2", 0.95, 0.01, "ssl_al", round=2, params=(("budget", 40),))
+    target = readme.Target("05_demo", "SSL+AL at round 2", 0.95, 0.01, "ssl_al", round=2, params=(("budget", 40),))
     # break: ignore the round (3 is better) or the settings (budget 200 is better) -> another measured value
-    (row,) = reports.target_table(tmp_path, [target]).to_dict("records")
+    (row,) = readme.target_table(tmp_path, [target]).to_dict("records")
     assert row["measured"] == "91.70 ± 0.71" and row["met"] == "no" and "budget=40" in row["method"]
 
 
@@ -103,7 +103,7 @@ def test_round_metrics_of_the_old_schema_become_rows_of_their_round():
 
 def test_the_committed_readme_tables_are_what_the_committed_results_give():
     # break: edit a number in the README by hand, or commit results without `make readme`
-    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
-    committed = readme.split(reports.README_START, 1)[1].split(reports.README_END, 1)[0]
-    generated = reports.readme_section(reports.sources(paths.ROOT / "reports"))
-    assert reports.README_START + committed + reports.README_END == generated
+    text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    committed = text.split(readme.README_START, 1)[1].split(readme.README_END, 1)[0]
+    generated = readme.readme_section(readme.sources(paths.ROOT / "reports"))
+    assert readme.README_START + committed + readme.README_END == generated

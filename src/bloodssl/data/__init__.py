@@ -1,6 +1,7 @@
 """Data: any 2D MedMNIST dataset's verified file and splits (``medmnist``), labelled subsets (``splits``)
 and batched tensor augmentation (``augment``)."""
 
+from bloodssl.data.fetching import fetch
 from bloodssl.data.medmnist import (
     CLASS_NAMES,
     IMAGE_SHAPE,
@@ -15,7 +16,6 @@ from bloodssl.data.medmnist import (
     Split,
     dataset_info,
     default_path,
-    fetch,
     flags_2d,
     load_dataset,
     load_split,

@@ -1,5 +1,5 @@
 """``python -m bloodssl.data``: what ``make data`` runs."""
 
-from bloodssl.data.medmnist import main
+from bloodssl.data.fetching import main
 
 main()

@@ -67,8 +67,8 @@ PLANS: dict[str, Plan] = {
         fixmatch=dict(steps=10, eval_every=5, labelled_batch=16, unlabelled_ratio=2, teacher="average", align=True),
         longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), online_fractions=(0.1,),
     ),
-    # default: every number recomputed from scratch in about 20 minutes on 2 cores (the whole of `make reports`
-    # in under an hour); the long FixMatch schedules and the wider comparisons are the `full` profile's
+    # default: short schedules, so that every number is recomputed from scratch at an affordable cost (measured by
+    # `make fresh-reports`); the long FixMatch schedules and the wider comparisons are the `full` profile's
     "default": Plan(
         fractions=(0.01, 0.05), thresholds=(0.5, 0.9), headline=0.5, compare_rounds=1, compare_fractions=(0.05,),
         base={**_BASE, "epochs": 12},
