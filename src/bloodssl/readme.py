@@ -224,7 +224,7 @@ def notebook_tables(source: Source) -> list[str]:
         parts += [f"\n**Wall time of each notebook** ({source.name}; CPU only)\n", markdown_table(table)]
     scratch = source.results_dir / f"{FROM_SCRATCH}.csv"
     if scratch.is_file():
-        table = pd.read_csv(scratch)
+        table = pd.read_csv(scratch, dtype={"notebooks": str})  # "01 04", not the number 1
         table["wall time"] = table.pop("wall_seconds").map(duration)
         parts += ["\n**From scratch**: `make fresh-reports` times `make reports` in a fresh clone (setup, data and "
                   "every notebook; nothing reused)\n", markdown_table(table)]  # fmt: skip
