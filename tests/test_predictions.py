@@ -82,3 +82,16 @@ def test_a_damaged_predictions_file_names_itself_and_the_fix(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match="04_demo.predictions.npz is damaged.*rerun notebooks/04_demo.ipynb"):
         predictions.load("04_demo", tmp_path)
+
+
+def test_identical_predictions_are_stored_once_and_load_for_every_run(tmp_path):
+    # break: store every run's arrays again -> the file holds one copy per run
+    y, proba = _run(0)
+    runs = [predictions.Prediction(predictions.run_keys(m, "cnn", 0.05, 0, "default"), "test", y, proba)
+            for m in ("supervised", "fixmatch", "flexmatch")]  # fmt: skip
+    predictions.save(runs, "04_demo", results_dir=tmp_path)
+    with np.load(tmp_path / "04_demo.predictions.npz") as data:
+        assert data["proba"].shape == proba.shape
+    loaded = predictions.load("04_demo", tmp_path)
+    assert [p.keys["method"] for p in loaded] == ["supervised", "fixmatch", "flexmatch"]
+    assert all(np.array_equal(p.proba, proba) and np.array_equal(p.y_true, y) for p in loaded)

@@ -14,6 +14,7 @@ README to its last digit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -80,7 +81,9 @@ def _check(prediction: Prediction) -> None:
 
 def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None = None) -> Path:
     """Write ``<stem>.predictions.npz`` atomically (every prediction checked finite, a run
-    given twice kept once); return its path."""
+    given twice kept once); return its path. Identical arrays are stored once and shared by
+    the runs that gave them: every method of a fraction and seed starts from the same
+    round-0 network, and a run's last round is its final result."""
     unique: dict[tuple, Prediction] = {}
     for prediction in predictions:
         unique.setdefault(_key(prediction.keys, prediction.split), prediction)
@@ -90,16 +93,23 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     widths = {p.proba.shape[1] for p in predictions}
     if len(widths) > 1:
         raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")
-    stops = np.cumsum([len(p.y_true) for p in predictions]).tolist()
-    runs = [{**p.keys, "split": p.split, "start": stop - len(p.y_true), "stop": stop}
-            for p, stop in zip(predictions, stops, strict=True)]  # fmt: skip
+    blocks: dict[bytes, tuple[int, int]] = {}  # content -> (start, stop) of its one stored copy
+    stored, runs, offset = [], [], 0
+    for p in predictions:
+        proba, y_true = p.proba.astype(np.float32), p.y_true.astype(np.int16)
+        content = hashlib.md5(proba.tobytes() + y_true.tobytes()).digest()
+        if content not in blocks:
+            blocks[content] = (offset, offset + len(y_true))
+            stored.append((proba, y_true))
+            offset += len(y_true)
+        start, stop = blocks[content]
+        runs.append({**p.keys, "split": p.split, "start": start, "stop": stop})
     width = widths.pop() if widths else 0
-    proba = np.concatenate([p.proba for p in predictions]) if predictions else np.zeros((0, width))
-    y_true = np.concatenate([p.y_true for p in predictions]) if predictions else np.zeros(0)
+    proba = np.concatenate([a for a, _ in stored]) if stored else np.zeros((0, width), np.float32)
+    y_true = np.concatenate([b for _, b in stored]) if stored else np.zeros(0, np.int16)
     target = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true.astype(np.int16),
-                            proba=proba.astype(np.float32))  # fmt: skip
+        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true, proba=proba)
     return target
 
 

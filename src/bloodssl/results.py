@@ -157,8 +157,7 @@ def rescore_all(results_dir: Path | None = None) -> pd.DataFrame:
     results_dir = Path(results_dir or paths.RESULTS)
     tables = []
     for csv in sorted(results_dir.glob("*.csv")):
-        table = pd.read_csv(csv, dtype={"params": str})
-        if "metric" not in table.columns:  # timings.csv and other non-result tables
+        if "metric" not in pd.read_csv(csv, nrows=0).columns:  # timings.csv and other non-result tables
             continue
         table = read(csv)
         stored = results_dir / f"{csv.stem}{predictions.SUFFIX}"
