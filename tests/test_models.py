@@ -9,7 +9,8 @@ from bloodssl.models import MODELS, build_model
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_gives_logits_and_embeddings(name):
-    model = build_model(name, num_classes=8).eval()
+    options = {"pretrained": False} if name.startswith("efficientnet") else {}  # weights: test_efficientnet
+    model = build_model(name, num_classes=8, **options).eval()
     images = torch.rand(2, 3, 28, 28)
     with torch.no_grad():
         logits, features = model(images), model.features(images)
@@ -32,5 +33,7 @@ def test_normalisation_statistics_travel_with_the_weights():
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown model 'vgg'; choose one of cnn, wide_cnn, resnet18"):
+    with pytest.raises(
+        ValueError, match="unknown model 'vgg'; choose one of cnn, wide_cnn, resnet18, efficientnet_lite0"
+    ):
         build_model("vgg", 8)

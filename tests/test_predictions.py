@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl import predictions, results
+from bloodssl import predictions, readme, results
 from bloodssl.core.evaluate import evaluate
 
 
@@ -95,3 +95,36 @@ def test_identical_predictions_are_stored_once_and_load_for_every_run(tmp_path):
     loaded = predictions.load("04_demo", tmp_path)
     assert [p.keys["method"] for p in loaded] == ["supervised", "fixmatch", "flexmatch"]
     assert all(np.array_equal(p.proba, proba) and np.array_equal(p.y_true, y) for p in loaded)
+
+
+def _readme_from(tmp_path):
+    """A README whose generated section is rendered from the results in ``tmp_path``."""
+    source = readme.Source("default", tmp_path, "demo")
+    page = tmp_path / "README.md"
+    page.write_text(f"# demo\n{readme.readme_section([source])}\ntail\n", encoding="utf-8")
+    return page, [source]
+
+
+def test_the_readme_reproduces_from_the_predictions_and_a_changed_image_shows(tmp_path):
+    # break: render the check from the stored values (not the predictions) -> a changed prediction passes
+    _saved(tmp_path)
+    page, chosen = _readme_from(tmp_path)
+    assert readme.rescored_differences(page, chosen) == []
+    loaded = predictions.load("04_demo", tmp_path)
+    test = next(p for p in loaded if p.split == "test" and p.keys["seed"] == 1)
+    wrong = test.proba.copy()
+    right = wrong.argmax(1) == test.y_true
+    wrong[np.flatnonzero(right)[:6]] = np.roll(wrong[np.flatnonzero(right)[:6]], 1, axis=1)  # six images now wrong
+    predictions.save([p if p is not test else predictions.Prediction(p.keys, p.split, p.y_true, wrong)
+                      for p in loaded], "04_demo", results_dir=tmp_path)  # fmt: skip
+    differences = readme.rescored_differences(page, chosen)
+    assert len(differences) == 1 and "| fixmatch | steps=250 | cnn | 5 % | default | 2 |" in differences[0]
+
+
+def test_a_readme_number_without_a_prediction_is_a_difference(tmp_path):
+    # break: keep the stored value of a test metric that has no prediction -> an unrescorable README passes
+    _saved(tmp_path)
+    page, chosen = _readme_from(tmp_path)
+    (tmp_path / "04_demo.predictions.npz").unlink()
+    differences = readme.rescored_differences(page, chosen)
+    assert differences and all("nan" in line.split("rescored:")[1] for line in differences)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bloodssl.methods.pseudo_labels import fit_temperature, per_class_thresholds, select_confident, sharpen
+from bloodssl.core.calibration import fit_temperature, sharpen
+from bloodssl.methods.pseudo_labels import per_class_thresholds, select_confident
 
 PROBA = np.array(
     [

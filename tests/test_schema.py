@@ -59,6 +59,21 @@ def test_a_target_with_a_round_and_settings_reads_only_those_rows(tmp_path):
     assert row["measured"] == "91.70 ± 0.71" and row["met"] == "no" and "budget=40" in row["method"]
 
 
+def test_a_target_with_a_label_count_reads_only_runs_that_end_there(tmp_path):
+    rows = []
+    for budget, rounds, acc in ((60, 2, 0.91), (50, 3, 0.99)):  # 119 + 120 labels; 119 + 150
+        params = {"budget": budget, "strategy": "least_confidence"}
+        for r in range(rounds + 1):
+            for split in ("val", "test"):
+                rows += results.rows({"accuracy": acc}, method="ssl_al", round=r, params=params, seed=0,
+                                     **{**KEYS, "n_labels": 119 + r * budget, "split": split})  # fmt: skip
+    results.save(rows, "05_demo", results_dir=tmp_path)
+    target = readme.Target("05_demo", "SSL+AL to 2 %", 0.95, 0.01, "ssl_al", n_labels=239)
+    # break: ignore n_labels -> the run that ends at 269 labels (better on val) is measured
+    (row,) = readme.target_table(tmp_path, [target]).to_dict("records")
+    assert row["measured"] == "91.00" and "budget=60" in row["method"]
+
+
 def test_a_results_file_of_the_old_schema_is_refused_with_the_fix(tmp_path):
     pd.DataFrame([{c: 0 for c in results.COLUMNS if c not in ("round", "params")}]).to_csv(tmp_path / "x.csv")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) round, params.*scripts/convert_results.py"):
@@ -107,3 +122,20 @@ def test_the_committed_readme_tables_are_what_the_committed_results_give():
     committed = text.split(readme.README_START, 1)[1].split(readme.README_END, 1)[0]
     generated = readme.readme_section(readme.sources(paths.ROOT / "reports"))
     assert readme.README_START + committed + readme.README_END == generated
+
+
+def test_every_number_of_the_committed_readme_reproduces_from_the_saved_predictions():
+    # issue 16, finding 8; break: show a run that kept no predictions, or edit a README number or a prediction
+    reports = paths.ROOT / "reports"
+    assert readme.rescored_differences(paths.ROOT / "README.md", readme.sources(reports)) == []
+
+
+def test_the_default_profile_was_regenerated_from_scratch_within_an_hour_and_the_readme_says_so():
+    # issue 16, finding 9; break: add a notebook without timing `make fresh-reports` again, or let it exceed an hour
+    table = pd.read_csv(paths.ROOT / "reports" / "results" / "from_scratch.csv", dtype={"notebooks": str})
+    every = " ".join(path.stem[:2] for path in sorted((paths.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    (row,) = table[table["notebooks"] == every].to_dict("records")
+    assert row["profile"] == "default" and row["reused"].startswith("nothing") and row["cpu_cores"] == 2
+    assert row["wall_seconds"] <= 3600, f"make reports took {row['wall_seconds'] / 60:.1f} min from scratch"
+    readme_text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| make reports | {every} | default | {row['commit']} |" in readme_text

@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from bloodssl import paths
+from bloodssl import paths, predictions
 from bloodssl.core.io import atomic_path
 
 COLUMNS = (
@@ -152,8 +153,6 @@ def rescore_all(results_dir: Path | None = None) -> pd.DataFrame:
     """``predictions.rescore`` over every results table in ``results_dir`` (default
     ``reports/results/``), with a ``stem`` column; tables without a predictions file get
     NaN ``rescored`` (they were written before predictions were kept)."""
-    from bloodssl import predictions  # predictions reads results' keys, so it is imported when used
-
     results_dir = Path(results_dir or paths.RESULTS)
     tables = []
     for csv in sorted(results_dir.glob("*.csv")):
@@ -166,10 +165,30 @@ def rescore_all(results_dir: Path | None = None) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def rescored(csv: Path) -> pd.DataFrame:
+    """The results table ``csv`` with every metric that ``predictions.rescore`` recomputes
+    replaced by the value its saved prediction gives; a test metric without a prediction
+    becomes NaN (validation scores a notebook kept without one, such as a training run's
+    epoch selection, stay as stored)."""
+    table = read(csv)
+    stored = csv.with_name(f"{csv.stem}{predictions.SUFFIX}")
+    found = predictions.load(csv.stem, csv.parent) if stored.is_file() else []
+    checked = predictions.rescore(table, found)
+    rows = table["metric"].isin(predictions.RESCORED)
+    value = checked["rescored"].to_numpy()
+    keep = np.isnan(value) & (checked["split"] != "test").to_numpy()
+    table.loc[rows, "value"] = np.where(keep, table.loc[rows, "value"].to_numpy(), value)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m bloodssl.results rescore [DIR ...]``: recompute every accuracy, macro-F1,
-    balanced accuracy and AUC from the saved predictions and list any difference; exit 1 if one differs."""
+    balanced accuracy and AUC from the saved predictions and list any difference, then (for the
+    default folder) render the README's tables from the recomputed values and list every line
+    that changes; exit 1 if anything differs."""
     import argparse
+
+    from bloodssl import readme  # the README's tables are built from this module's tables
 
     parser = argparse.ArgumentParser(prog="python -m bloodssl.results", description=main.__doc__)
     parser.add_argument("command", choices=["rescore"])
@@ -191,6 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         if wrong.any():
             failed = True
             print(checked[wrong].drop(columns=["same"]).to_string(index=False))
+    if not args.dirs:
+        differences = readme.rescored_differences()
+        print(
+            f"README.md: {len(differences)} line(s) of the generated tables differ when every metric is "
+            "recomputed from the predictions" + ("" if differences else " (every printed digit reproduced)")
+        )
+        print("\n".join(differences))
+        failed |= bool(differences)
     return 1 if failed else 0
 
 

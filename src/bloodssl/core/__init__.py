@@ -1,1 +1,2 @@
-"""Shared machinery: file I/O, checkpoints, schedules, input validation, prediction and metrics."""
+"""Shared machinery: file I/O, checkpoints, schedules, input validation, prediction, metrics,
+calibration and the cost of a network."""

@@ -1,5 +1,5 @@
-"""Data: any 2D MedMNIST dataset's verified file and splits (``medmnist``), labelled subsets (``splits``)
-and batched tensor augmentation (``augment``)."""
+"""Data: any 2D MedMNIST dataset's verified file and splits (``medmnist``), labelled subsets (``splits``),
+batched tensor augmentation (``augment``) and the duplicate audit (``duplicates``)."""
 
 from bloodssl.data.fetching import fetch
 from bloodssl.data.medmnist import (

@@ -1,5 +1,5 @@
-"""Which predictions become labels: confidence thresholds, per-class thresholds, top-k,
-and temperature scaling of the confidences."""
+"""Which predictions become labels: confidence thresholds, per-class thresholds and top-k
+(temperature scaling of the confidences is ``bloodssl.core.calibration``)."""
 
 from __future__ import annotations
 
@@ -49,26 +49,6 @@ def select_confident(
 
 
 # -- confidences -------------------------------------------------------------------------------
-
-
-def sharpen(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``proba`` re-tempered: ``softmax(log(proba) / temperature)``; below 1 sharpens, above 1 softens."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}; 1 leaves the probabilities unchanged")
-    logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / temperature
-    logits -= logits.max(1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(1, keepdims=True)
-
-
-def fit_temperature(proba: np.ndarray, y: np.ndarray, grid: np.ndarray | None = None) -> float:
-    """Temperature scaling (Guo et al., 2017): the temperature that minimises the negative
-    log-likelihood of held-out labels ``y`` under ``sharpen(proba, temperature)``."""
-    y = np.asarray(y)
-    grid = np.geomspace(0.05, 5.0, 200) if grid is None else np.asarray(grid)
-    rows = np.arange(len(y))
-    nll = [-np.log(sharpen(proba, t)[rows, y] + 1e-12).mean() for t in grid]
-    return float(grid[int(np.argmin(nll))])
 
 
 def per_class_thresholds(proba: np.ndarray, y: np.ndarray, precision: float = 0.97) -> np.ndarray:

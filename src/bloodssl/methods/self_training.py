@@ -22,10 +22,11 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from tqdm.auto import tqdm
 
+from bloodssl.core.calibration import fit_temperature, sharpen
 from bloodssl.core.prediction import cached_proba
 from bloodssl.core.validation import check_threshold
 from bloodssl.data.augment import StrongAugment
-from bloodssl.methods.pseudo_labels import SELECTIONS, fit_temperature, per_class_thresholds, select_confident, sharpen
+from bloodssl.methods.pseudo_labels import SELECTIONS, per_class_thresholds, select_confident
 from bloodssl.methods.registry import register
 from bloodssl.methods.staged import StagedNetworks
 from bloodssl.methods.supervised import CNNClassifier

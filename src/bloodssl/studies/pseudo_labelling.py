@@ -70,14 +70,14 @@ PLANS: dict[str, Plan] = {
     # default: 5 % labels only, one view per prediction (8-view predictions made up most of a self-trained run's
     # cost on the 2-core machine of 2026-11-29, which trains the CNN at ~600 images/s: notebook 01's results) and
     # short schedules; 1 % labels, the long FixMatch schedules and the wider comparisons are the `full` profile's
-    # (6 epochs of the round-0 CNN, 2 of a self-training round, 150 steps of each online method: about 5 min a seed)
+    # (6 epochs of the round-0 CNN, 2 of a self-training round, 100 steps of each online method: about 4 min a seed)
     "default": Plan(
         fractions=(0.05,), thresholds=(0.5,), headline=0.5, compare_rounds=1, compare_fractions=(0.05,),
         base={**_BASE, "epochs": 6, "tta": "none"},
         self_training=dict(rounds=1, round_epochs=2, strong_views=1, top_k=500, precision=0.97),
         # 2 unlabelled images per labelled one instead of 7 cut a step's cost by about 60 %; the guards (averaged
         # teacher, distribution alignment) keep the pseudo-labels from drifting on a short schedule
-        fixmatch=dict(steps=150, eval_every=50, unlabelled_ratio=2, threshold=0.95, ema_decay=0.99,
+        fixmatch=dict(steps=100, eval_every=50, unlabelled_ratio=2, threshold=0.95, ema_decay=0.99,
                       teacher="average", align=True),
         online_fractions=(0.05,),
     ),

@@ -74,7 +74,7 @@ PLANS: dict[str, Plan] = {
     # right); from 1 % only, two rounds of 60 (1 % + 2 x 60 also ends at 2 %), one view of the pool and of every
     # prediction (8 views made up two thirds of a round on the 2-core machine of 2026-11-29), and four ablations of
     # round 1 (from the shared round-0 model), so that the notebook recomputes every number in about 12 minutes
-    "default": Plan(fractions=(0.01,), rounds=2, budget=60, epochs=10, finetune={"epochs": 1}, pool_views=None,
+    "default": Plan(fractions=(0.01,), rounds=2, budget=60, epochs=8, finetune={"epochs": 1}, pool_views=None,
                     budgets=(100,), thresholds=(0.9,), strategies=("random", "bald"), learner={"tta": "none"}),
     # full: both starting fractions, four rotations of the pool (half the cost of all eight dihedral views), every
     # ablation on three seeds for three rounds

@@ -1,43 +1,14 @@
-"""Image classifiers for 28x28 cells, by name.
-
-Every model takes float images in [0, 1], normalises them with per-channel statistics it
-keeps as buffers (so a checkpoint carries them), and offers ``features(x)`` (the
-penultimate embedding) as well as ``forward(x)`` (the logits).
-"""
+"""Networks built for 28x28 cells and trained from scratch: the fast CNN (the default), a
+wider one, and ResNet-18 adapted to 28x28; all wrap an ``ImageClassifier``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import torch
 import torchvision
 from torch import nn
 
-
-class ImageClassifier(nn.Module):
-    """A backbone that maps images to ``embedding_dim`` features, then a linear head."""
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        embedding_dim: int,
-        num_classes: int,
-        mean: Sequence[float],
-        std: Sequence[float],
-    ):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        self.backbone = backbone
-        self.head = nn.Linear(embedding_dim, num_classes)
-        self.embedding_dim = embedding_dim
-
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Penultimate features, shape (N, embedding_dim)."""
-        return self.backbone((images - self.mean) / self.std)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))
+from bloodssl.models.base import ImageClassifier
 
 
 def _conv_bn(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -85,23 +56,3 @@ def resnet18_backbone(in_channels: int = 3) -> nn.Module:
 def resnet18(num_classes: int, mean, std) -> ImageClassifier:
     """ResNet-18 for 28x28 images (11 M parameters; slow on CPU)."""
     return ImageClassifier(resnet18_backbone(len(mean)), 512, num_classes, mean, std)
-
-
-MODELS: dict[str, Callable[..., ImageClassifier]] = {
-    "cnn": fast_cnn,
-    "wide_cnn": wide_cnn,
-    "resnet18": resnet18,
-}
-
-
-def build_model(
-    name: str,
-    num_classes: int,
-    mean: Sequence[float] = (0.5, 0.5, 0.5),
-    std: Sequence[float] = (0.25, 0.25, 0.25),
-) -> ImageClassifier:
-    """Build a model from the registry; ``mean``/``std`` are the training images' channel
-    statistics (one value per input channel: 1 for grey images, 3 for RGB)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](num_classes, mean, std)

@@ -1,0 +1,44 @@
+"""Image classifiers for 28x28 cells, by name: ``build_model(name, num_classes)``.
+
+Every model is an ``ImageClassifier`` (``base``): it takes float images in [0, 1],
+normalises them with per-channel statistics it keeps as buffers (so a checkpoint carries
+them), and offers ``features(x)`` (the penultimate embedding) as well as ``forward(x)``
+(the logits). ``cnn`` holds the networks trained from scratch, ``efficientnet`` the
+ImageNet-pretrained one (the ``transfer`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from bloodssl.models.base import ImageClassifier
+from bloodssl.models.cnn import fast_cnn, fast_cnn_backbone, resnet18, resnet18_backbone, wide_cnn
+from bloodssl.models.efficientnet import efficientnet_lite0
+
+MODELS: dict[str, Callable[..., ImageClassifier]] = {
+    "cnn": fast_cnn,
+    "wide_cnn": wide_cnn,
+    "resnet18": resnet18,
+    "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite0_64": partial(efficientnet_lite0, image_size=64),
+}
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.25, 0.25, 0.25),
+    **options,
+) -> ImageClassifier:
+    """Build a model from the registry; ``mean``/``std`` are the training images' channel
+    statistics (one value per input channel: 1 for grey images, 3 for RGB); ``options`` go
+    to the model's builder (``pretrained=False`` for an EfficientNet without ImageNet weights)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name](num_classes, mean, std, **options)
+
+
+__all__ = ["MODELS", "ImageClassifier", "build_model", "fast_cnn", "fast_cnn_backbone", "resnet18",
+           "resnet18_backbone", "wide_cnn", "efficientnet_lite0"]  # fmt: skip
