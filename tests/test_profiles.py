@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bloodssl import studies
+from bloodssl.active.loop import VIEWS
 from bloodssl.data import Split
 from bloodssl.profiles import PROFILES, get_profile
 
@@ -64,3 +65,12 @@ def test_plans_grow_with_the_profile_and_notebook_03_shares_notebook_02_s_encode
         three = studies.plan("03_label_propagation", profile)
         assert (three.simclr_epochs, three.cnn, three.n_components) == (two.simclr_epochs, two.cnn, two.n_components)
         assert studies.plan("01_data_and_baseline", profile).cnn["epochs"] == PROFILES[profile].epochs
+
+
+def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():
+    # break: BALD in a plan whose pool is predicted with one view -> the notebook fails after its main study
+    for profile in PROFILES:
+        plan = studies.plan("05_ssl_active_learning", profile)
+        views = VIEWS[plan.pool_views or plan.learner.get("tta", "dihedral")]
+        if "bald" in (plan.strategy, *plan.strategies):
+            assert len(views) > 1, f"{profile}: bald needs several views of the pool; it gets {len(views)}"

@@ -122,6 +122,10 @@ def test_the_committed_readme_tables_are_what_the_committed_results_give():
     committed = text.split(readme.README_START, 1)[1].split(readme.README_END, 1)[0]
     generated = readme.readme_section(readme.sources(paths.ROOT / "reports"))
     assert readme.README_START + committed + readme.README_END == generated
+    earlier = readme.earlier_source(paths.ROOT / "reports")
+    page = readme.generated(paths.ROOT / "reports" / "earlier" / "README.md")
+    assert page == readme.readme_section([earlier], opened="earlier")
+    assert "| earlier |" not in committed  # numbers without predictions stay out of the README
 
 
 def test_every_number_of_the_committed_readme_reproduces_from_the_saved_predictions():
