@@ -29,7 +29,7 @@ row = {"command": "make reports", "notebooks": names, "profile": "default", "com
        "wall_seconds": round(seconds, 1), "max_rss_mib": round(int(rss) / 1024), "cpu_cores": os.cpu_count(),
        "reused": "nothing (fresh clone: no .venv, checkpoints, caches or results)"}
 path = Path("reports/results/from_scratch.csv")
-table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+table = pd.read_csv(path, dtype={"notebooks": str}) if path.is_file() else pd.DataFrame()
 table = table[table["notebooks"] != names] if len(table) else table  # the latest measurement of each set
 pd.concat([table, pd.DataFrame([row])]).to_csv(path, index=False)
 print(f"make reports from scratch: {seconds / 60:.1f} min")

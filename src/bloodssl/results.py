@@ -175,7 +175,7 @@ def rescored(csv: Path) -> pd.DataFrame:
     found = predictions.load(csv.stem, csv.parent) if stored.is_file() else []
     checked = predictions.rescore(table, found)
     rows = table["metric"].isin(predictions.RESCORED)
-    value = checked["rescored"].to_numpy()
+    value = checked["rescored"].to_numpy(dtype=float)
     keep = np.isnan(value) & (checked["split"] != "test").to_numpy()
     table.loc[rows, "value"] = np.where(keep, table.loc[rows, "value"].to_numpy(), value)
     return table
