@@ -10,6 +10,7 @@ renders the same tables from the saved per-image predictions instead, which is h
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -300,7 +301,12 @@ def rescored_differences(readme: Path | None = None, chosen: Sequence[Source] | 
     recomputed from the saved predictions (``results.rescored``); none when the README
     reproduces to the last printed digit. A test metric without a prediction prints ``nan``."""
     committed = generated(Path(readme or paths.ROOT / "README.md")).splitlines()
-    rescored = readme_section(chosen, read=results.rescored).splitlines()
+    once = functools.cache(results.rescored)  # the targets and the tables read each CSV: rescore it once
+
+    def read(csv: Path) -> pd.DataFrame:
+        return once(csv).copy()
+
+    rescored = readme_section(chosen, read=read).splitlines()
     if len(committed) != len(rescored):
         return [f"the README has {len(committed)} generated lines, the rescored tables {len(rescored)}"]
     return [f"README: {old}\nrescored: {new}" for old, new in zip(committed, rescored, strict=True) if old != new]
