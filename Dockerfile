@@ -18,7 +18,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 t
 # The package and its extras, as `make setup` installs them.
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install -e ".[notebooks,transfer,dev]" \
+RUN pip install -e ".[notebooks,transfer,fast,scale,dev]" \
     && python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
 
 EXPOSE 8888

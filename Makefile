@@ -7,7 +7,7 @@ PROFILE ?= default
 DATASET ?= bloodmnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: help setup data test test-fast lint reports fresh-reports readme clean
+.PHONY: help setup data test test-fast lint reports fresh-reports readme bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ setup: $(BIN)/bloodssl-ready  ## make .venv, install the package editable with i
 
 $(BIN)/bloodssl-ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[notebooks,transfer,dev]'
+	$(BIN)/pip install --quiet -e '.[notebooks,transfer,fast,scale,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
 	touch $@
 
@@ -45,6 +45,9 @@ fresh-reports: data  ## time `make reports` in a fresh clone of this commit (not
 
 readme: setup  ## rebuild the README's results tables from reports/results/
 	$(BIN)/python -m bloodssl.reports readme
+
+bench: setup  ## training and inference images/s of every model per backend and batch size -> reports/results/bench.csv
+	$(BIN)/python -m bloodssl.deploy.bench
 
 clean:  ## remove caches and checkpoints (keeps data/raw and reports/)
 	rm -rf models/* data/processed/* .pytest_cache .ruff_cache

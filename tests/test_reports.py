@@ -203,3 +203,24 @@ def test_a_notebook_run_by_hand_writes_where_its_profile_and_dataset_belong(tmp_
     monkeypatch.setattr(paths, "RESULTS", tmp_path / "staging" / "results")
     paths.route("smoke")
     assert tmp_path / "staging" / "results" == paths.RESULTS
+
+
+def test_a_throughput_target_reads_the_stream_rows_and_the_readme_lists_each_labelling_run(tmp_path):
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=100, seed=0, profile="default")
+    records = []
+    for precision, rate in (("int8", 5000.0), ("fp32", 2500.0)):
+        params = {"precision": precision, "threads": 2}
+        records += results.rows({"labelled_images_per_second": rate, "labelled_images": 200_000, "peak_rss_mib": 900},
+                                split="stream", wall_seconds=40.0, params=params, **keys)  # fmt: skip
+    records += results.rows({"labelled_images_per_second": 9000.0}, split="stream", wall_seconds=1.0,
+                            params={"precision": "int8", "threads": 1}, **keys)  # fmt: skip
+    results.save(records, "08_demo", results_dir=tmp_path)
+    target = readme.Target("08_demo", "fast path", 4000, 1.0, "supervised", "cnn", "labelled_images_per_second",
+                           params=(("precision", "int8"), ("threads", 2)), split="stream")  # fmt: skip
+    row = readme.target_table(tmp_path, [target]).iloc[0]
+    assert (row["measured"], row["met"], row["target"]) == ("5000", "yes", "fast path ≥ 4,000 images/s")
+    stream = readme.stream_table(results.read(tmp_path / "08_demo.csv"))
+    assert stream["images/s"].tolist() == ["5,000", "2,500", "9,000"]
+    assert stream["peak memory (MiB)"].tolist()[:2] == ["900", "900"] and stream["wall time"][0] == "40.0 s"
+    assert stream["settings"][0] == "precision=int8, threads=2"
+    assert readme.stream_table(results.read(tmp_path / "08_demo.csv").query("split != 'stream'")).empty

@@ -38,6 +38,15 @@ HEADLINE_METRICS = {
     "nmi": ("NMI", 1.0, 3),
     "silhouette": ("silhouette", 1.0, 3),
 }
+#: the targets' metrics: the headline ones and throughput
+TARGET_METRICS = {**HEADLINE_METRICS, "labelled_images_per_second": ("images/s", 1.0, 0)}
+#: metric -> (column title, format) of the labelling runs' table (split ``stream``, notebook 08)
+STREAM_METRICS = {
+    "labelled_images": ("images", "{:,.0f}"),
+    "labelled_images_per_second": ("images/s", "{:,.0f}"),
+    "peak_rss_mib": ("peak memory (MiB)", "{:,.0f}"),
+    "identical_to_local": ("identical to local", "{:.0%}"),
+}
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -123,7 +132,8 @@ class Target:
     whose settings include ``params``, at ``round`` (None: each run's final result) and with
     ``n_labels`` labels (None: any), mean over seeds; among several candidates (method,
     settings, model) the one with the best mean validation value over the most seeds
-    counts, so the test split never picks the winner."""
+    counts, so the test split never picks the winner. A target on another ``split`` (the
+    ``stream`` of images notebook 08 labels) reads that split's rows instead of test's."""
 
     stem: str
     claim: str
@@ -135,6 +145,7 @@ class Target:
     round: int | None = None
     params: tuple[tuple[str, object], ...] = ()
     n_labels: int | None = None
+    split: str = "test"
 
     def rows(self, table: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``table`` this target is about."""
@@ -159,6 +170,9 @@ TARGETS = (
     Target("04_pseudo_labelling", "best pseudo-labelling method at 1 % labels, test accuracy", 0.92, 0.01),
     Target("05_ssl_active_learning", "SSL+AL from 1 % to 2 % labels (119 + 120), test accuracy", 0.96, 0.01,
            "ssl_al", params=(("strategy", "least_confidence"),), n_labels=239),
+    Target("08_scaling_and_cost", "default CNN's fast path (int8) labelling a stream on 2 cores", 8000, 1.0,
+           "supervised", "cnn", "labelled_images_per_second", split="stream",
+           params=(("precision", "int8"), ("threads", 2), ("source", "augmented"))),
 )  # fmt: skip
 
 
@@ -170,8 +184,9 @@ def target_table(
     results_dir = Path(results_dir or paths.RESULTS)
     out = []
     for target in targets:
-        _, scale, digits = HEADLINE_METRICS[target.metric]
-        goal = f"{target.goal * scale:g}" + (" %" if scale == 100.0 else "")
+        _, scale, digits = TARGET_METRICS[target.metric]
+        unit = " %" if scale == 100.0 else " images/s" if target.metric.endswith("_per_second") else ""
+        goal = f"{target.goal * scale:,g}{unit}"
         row = {"notebook": target.stem, "target": f"{target.claim} ≥ {goal}",
                "method": "", "seeds": "", "measured": "", "met": "no results yet"}  # fmt: skip
         csv = results_dir / f"{target.stem}.csv"
@@ -182,7 +197,7 @@ def target_table(
             if len(summary):
                 best = results.best_on_validation(summary)
                 same = (summary[["method", "params", "model"]] == best[["method", "params", "model"]]).all(axis=1)
-                test = summary[same & (summary["split"] == "test")].iloc[0]
+                test = summary[same & (summary["split"] == target.split)].iloc[0]
                 settings = results.params_text(test["params"])
                 row.update(method=f"{test['method']} ({test['model']}{', ' + settings if settings else ''})",
                            seeds=int(test["n"]),
@@ -223,6 +238,24 @@ def earlier_source(reports_dir: Path | None = None) -> Source:
                   "kept no per-image predictions")  # fmt: skip
 
 
+def stream_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The labelling runs of a results table (split ``stream``): per run, the ``STREAM_METRICS``
+    it measured (mean over seeds) and its wall time; empty when the notebook labelled none."""
+    stream = table[(table["split"] == "stream") & table["metric"].isin(STREAM_METRICS)]
+    if stream.empty:
+        return pd.DataFrame()
+    keys = ["method", "params", "model", "profile"]
+    wide = stream.pivot_table(index=keys, columns="metric", values="value", aggfunc="mean", sort=False)
+    wall = stream.groupby(keys, sort=False)["wall_seconds"].mean().map(duration).rename("wall time")
+    wide = wide.join(wall).reset_index()
+    for metric, (_, text) in STREAM_METRICS.items():
+        if metric in wide:
+            wide[metric] = wide[metric].map(text.format, na_action="ignore").fillna("")
+    wide["settings"] = wide.pop("params").map(results.params_text)
+    columns = ["method", "settings", "model", "profile", *[m for m in STREAM_METRICS if m in wide], "wall time"]
+    return wide[columns].rename(columns={m: title for m, (title, _) in STREAM_METRICS.items()})
+
+
 def notebook_tables(source: Source, read: Reader = results.read) -> list[str]:
     """One table per notebook of ``source`` (and the cost of its training-only runs), then its run times."""
     parts = []
@@ -231,6 +264,10 @@ def notebook_tables(source: Source, read: Reader = results.read) -> list[str]:
         table = read(csv)
         parts += [f"\n**{csv.stem}** (test split; `{relative / csv.name if relative else csv.name}`)\n",
                   markdown_table(results_table(table))]  # fmt: skip
+        stream = stream_table(table)
+        if len(stream):
+            parts += ["\nImages labelled from a stream (a separate process per local run; peak memory is its own):\n",
+                      markdown_table(stream)]  # fmt: skip
         training_only = training_only_table(table)
         if len(training_only):
             parts += ["\nTrained without a test prediction of its own, and used by the rows above:\n",

@@ -9,6 +9,7 @@ ImageNet-pretrained one (the ``transfer`` extra).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -40,5 +41,13 @@ def build_model(
     return MODELS[name](num_classes, mean, std, **options)
 
 
-__all__ = ["MODELS", "ImageClassifier", "build_model", "fast_cnn", "fast_cnn_backbone", "resnet18",
-           "resnet18_backbone", "wide_cnn", "efficientnet_lite0"]  # fmt: skip
+def build_architecture(name: str, num_classes: int, mean: Sequence[float], std: Sequence[float]) -> ImageClassifier:
+    """The network of ``name`` without pretrained weights, to load a trained state dict into
+    (a model that would fetch ImageNet weights is built with ``pretrained=False``)."""
+    builder = MODELS.get(name)
+    takes_weights = builder is not None and "pretrained" in inspect.signature(builder).parameters
+    return build_model(name, num_classes, mean, std, **({"pretrained": False} if takes_weights else {}))
+
+
+__all__ = ["MODELS", "ImageClassifier", "build_architecture", "build_model", "fast_cnn", "fast_cnn_backbone",
+           "resnet18", "resnet18_backbone", "wide_cnn", "efficientnet_lite0"]  # fmt: skip

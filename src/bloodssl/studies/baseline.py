@@ -67,6 +67,28 @@ class Run:
         return [predictions.of(evaluation, split, **keys) for split, evaluation in self.evaluations.items()]
 
 
+def fit_classifier(
+    splits: Mapping[str, Split],
+    *,
+    fraction: float,
+    seed: int,
+    stem: str,
+    profile: str,
+    method: str = "supervised",
+    **params,
+) -> CNNClassifier:
+    """A ``CNNClassifier`` trained on ``fraction`` of the training labels (nested across
+    fractions for one seed), its epoch selected on the val split; checkpointed under
+    ``stem``, so a second call with the same settings (another notebook's) costs nothing."""
+    train, val = splits["train"], splits["val"]
+    labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
+    model = params.get("model", "cnn")
+    classifier = CNNClassifier(
+        seed=seed, checkpoint=checkpoint_path(stem, method, model, fraction, seed, profile), **params
+    )
+    return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+
+
 def train_and_evaluate(
     splits: Mapping[str, Split],
     *,
@@ -78,24 +100,16 @@ def train_and_evaluate(
     class_names: Sequence[str] | None = None,
     **params,
 ) -> Run:
-    """Train a ``CNNClassifier`` on ``fraction`` of the training labels and evaluate it.
-
-    The labelled subset is nested across fractions for one seed; model selection uses
-    the val split; the test split is only predicted once, at the end.
-    """
-    train, val = splits["train"], splits["val"]
-    labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
-    model = params.get("model", "cnn")
-    classifier = CNNClassifier(
-        seed=seed, checkpoint=checkpoint_path(stem, method, model, fraction, seed, profile), **params
-    )
-    classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+    """Train a ``CNNClassifier`` (``fit_classifier``) and evaluate it on val and test; the
+    test split is only predicted once, at the end."""
+    classifier = fit_classifier(splits, fraction=fraction, seed=seed, stem=stem, profile=profile, method=method,
+                                **params)  # fmt: skip
     evaluations = {}
     start = time.perf_counter()
     for name in ("val", "test"):
         evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images), class_names)
     seconds = time.perf_counter() - start
-    speed = (len(val) + len(splits["test"])) / seconds
+    speed = (len(splits["val"]) + len(splits["test"])) / seconds
     return Run(method, fraction, seed, classifier, evaluations, speed)
 
 
