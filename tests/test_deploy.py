@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 from PIL import Image
 
 from bloodssl import data
@@ -19,7 +20,8 @@ from bloodssl.deploy.predictor import BatchPredictor, label_images, shard_path
 from bloodssl.deploy.sources import AugmentedStream, ImageFolder, NpzImages
 from bloodssl.deploy.spec import PredictorSpec
 from bloodssl.methods.supervised import CNNClassifier
-from tests.conftest import needs_real_data
+from bloodssl.models import build_model
+from tests.conftest import grey_medmnist, needs_real_data
 
 pytestmark = needs_real_data
 
@@ -56,12 +58,17 @@ def test_a_bundle_loads_back_to_the_same_network_and_a_damaged_one_is_refused(bu
     loaded = Bundle.load(bundle_file)
     assert loaded.fingerprint == bundle.fingerprint and loaded.temperature == bundle.temperature
     np.testing.assert_array_equal(TorchBackend(loaded.model)(images)[0], TorchBackend(bundle.model)(images)[0])
-    damaged = tmp_path / "damaged.pt"
-    raw = bytearray(bundle_file.read_bytes())
-    raw[-2000] ^= 0xFF  # a byte of the last tensors
-    damaged.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match="damaged.pt"):
-        Bundle.load(damaged)
+    state = torch.load(bundle_file, weights_only=True)
+    for field, change in (("temperature", lambda t: t * 2), ("class_names", lambda n: n[::-1])):
+        edited = {**state, field: change(state[field])}  # saved again without a new digest
+        torch.save(edited, tmp_path / "edited.pt")
+        with pytest.raises(ValueError, match="edited.pt does not match the digest"):
+            Bundle.load(tmp_path / "edited.pt")
+    weights = {key: value.clone() for key, value in state["weights"].items()}
+    weights["head.bias"][0] += 1.0
+    torch.save({**state, "weights": weights}, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match="does not match the digest"):
+        Bundle.load(tmp_path / "edited.pt")
     with pytest.raises(FileNotFoundError, match="Bundle.save"):
         Bundle.load(tmp_path / "absent.pt")
 
@@ -158,7 +165,7 @@ def test_a_folder_of_images_of_any_size_is_labelled_and_a_corrupt_file_lands_in_
     predictor = BatchPredictor(TorchBackend(bundle.model), bundle.class_names)
     summary = label_images(predictor, source, tmp_path / "out", shard_size=4, progress=False)
     errors = pd.read_csv(tmp_path / "out" / "errors.csv")
-    assert summary["images"] == 6 and summary["errors"] == 1
+    assert summary["images"] == 6 and summary["errors"] == 1 and summary["labelled_now"] == 6  # errors not counted
     assert errors["id"].tolist() == ["broken.png"] and "UnidentifiedImageError" in errors["reason"][0]
     rows = labelled(tmp_path / "out").set_index("id")
     assert "b/cell1.png" in rows.index and "cell0.png" in rows.index
@@ -183,3 +190,44 @@ def test_the_command_line_exports_and_labels(bundle_file, tmp_path, capsys):
     assert spec.build().describe() == manifest["predictor"]
     with pytest.raises(ValueError, match="npz"):
         cli(["label", str(bundle_file), str(tmp_path), str(tmp_path / "x"), "--augmented", "10"])
+
+
+def test_shards_without_a_manifest_are_refused(bundle, tmp_path):
+    predictor = BatchPredictor(TorchBackend(bundle.model), bundle.class_names)
+    source = NpzImages(data.default_path(), "val")
+    label_images(predictor, source, tmp_path, 1024, progress=False)
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(ValueError, match="no manifest.json"):
+        label_images(predictor, source, tmp_path, 1024, progress=False)
+
+
+def test_an_exported_model_of_other_weights_is_refused(bundle, bundle_file, tmp_path):
+    torch.manual_seed(1)
+    other = Bundle(build_model("cnn", 8).eval(), "cnn", bundle.class_names).save(tmp_path / "other.pt")
+    xml = export_openvino(bundle.model, tmp_path / "mine.xml")
+    assert PredictorSpec(str(bundle_file), str(xml)).build().backend.weights == bundle.fingerprint
+    with pytest.raises(ValueError, match="other weights"):
+        PredictorSpec(str(other), str(xml)).build()
+
+
+def test_a_grey_npz_split_is_read_with_its_channel_axis(tmp_path):
+    source = NpzImages(grey_medmnist(tmp_path / "grey.npz"), "test")
+    batch = source.read(0, 10)
+    assert batch.images.shape == (10, 28, 28, 1)
+    assert AugmentedStream(source.images, 20).read(0, 20).images.shape == (20, 28, 28, 1)
+
+
+def test_a_folder_crop_keeps_the_centre_and_a_changed_folder_is_another_source(tmp_path):
+    picture = np.zeros((100, 100, 3), np.uint8)
+    picture[...] = (255, 0, 0)  # a red frame ...
+    picture[25:75, 25:75] = (0, 0, 255)  # ... around a blue centre
+    Image.fromarray(picture).save(tmp_path / "a.png")
+    centre = ImageFolder(tmp_path, crop=0.5).read(0, 1).images[0]
+    whole = ImageFolder(tmp_path).read(0, 1).images[0]
+    assert centre[..., 0].max() < 10 and centre[..., 2].min() > 245
+    assert whole[0, 0, 0] > 245 and whole[14, 14, 2] > 245
+    before = ImageFolder(tmp_path).describe()
+    (tmp_path / "a.png").rename(tmp_path / "b.png")  # same count, same first and last file, other names
+    assert ImageFolder(tmp_path).describe()["files_md5"] != before["files_md5"]
+    with pytest.raises(ValueError, match="crop"):
+        ImageFolder(tmp_path, crop=1.5)

@@ -4,22 +4,28 @@ to int8 by NNCF's post-training quantisation (``export_openvino``; the ``fast`` 
 
 Both run the same ``Deployed`` module: uint8 (N, H, W, C) images in, ``(logits,
 embeddings)`` out, so the conversion to floats happens inside the compiled graph and the
-two paths can be compared image by image. OpenVINO rather than a hand-written kernel: on
-a 2-core AVX2 CPU without VNNI its int8 convolutions with GELU fused into them were the
-fastest path measured (``make bench``).
+two paths can be compared image by image. OpenVINO rather than ONNX Runtime: its int8
+convolutions take the GELU after them as a fused step, where ONNX Runtime's quantised graph
+runs each GELU in fp32 between a dequantise and a quantise (``make bench`` measures every
+model on each backend here).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from bloodssl.core.hashing import weights_fingerprint
 from bloodssl.core.io import md5sum
 from bloodssl.models import ImageClassifier
+
+#: where an exported model keeps the fingerprint of its weights (OpenVINO runtime info)
+WEIGHTS_KEY = ["bloodssl", "weights"]
 
 
 class Deployed(nn.Module):
@@ -35,24 +41,31 @@ class Deployed(nn.Module):
 
 
 class TorchBackend:
-    """The network in torch fp32, channels-last, in batches of ``batch_size``."""
+    """The network in torch fp32, channels-last, in batches of ``batch_size``, on ``threads``
+    torch threads (default: the process's count when built), set for each call and restored
+    after: the same count gives the same sums, wherever the backend runs."""
 
-    def __init__(self, model: ImageClassifier, batch_size: int = 256):
+    def __init__(self, model: ImageClassifier, batch_size: int = 256, threads: int | None = None):
         self.module = Deployed(model).to(memory_format=torch.channels_last)
-        self.batch_size = batch_size
+        self.batch_size, self.threads = batch_size, threads or torch.get_num_threads()
 
     def describe(self) -> dict:
-        return {"backend": "torch", "precision": "fp32"}
+        return {"backend": "torch", "precision": "fp32", "threads": self.threads}
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits and embeddings of uint8 ``images`` (N, H, W, C)."""
         logits, features = [], []
-        for start in range(0, len(images), self.batch_size):
-            batch = torch.from_numpy(np.require(images[start : start + self.batch_size], requirements=["C", "W"]))
-            out = self.module(batch)
-            logits.append(out[0].numpy())
-            features.append(out[1].numpy())
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.from_numpy(np.require(images[start : start + self.batch_size], requirements=["C", "W"]))
+                out = self.module(batch)
+                logits.append(out[0].numpy())
+                features.append(out[1].numpy())
+        finally:
+            torch.set_num_threads(before)
         return _joined(logits, features, self.module.model)
 
 
@@ -64,9 +77,12 @@ def export_openvino(
 ) -> Path:
     """Write ``model`` as an OpenVINO model (``path``, an ``.xml`` with its ``.bin``): fp32,
     or int8 when ``calibration_images`` (uint8 training images) are given for NNCF to choose
-    the quantisation ranges. NNCF's ``MIXED`` preset (asymmetric activations) and its full
-    bias correction: on the default CNN with 2,000 calibration images they kept the test
-    accuracy within 0.1 point of fp32, where the defaults lost 0.5. Returns the ``.xml`` path."""
+    the quantisation ranges, with NNCF's ``MIXED`` preset (asymmetric activations) and its
+    full bias correction (notebook 08 measures the test accuracy this keeps). The model
+    records the fingerprint of the weights it came from (``WEIGHTS_KEY``), so it cannot be
+    paired with another bundle. Written to a temporary folder and moved into place, the
+    ``.bin`` before the ``.xml``: an interrupted export leaves no half-written pair.
+    ``image_shape`` is (height, width, channels). Returns the ``.xml`` path."""
     import openvino as ov
 
     path = Path(path)
@@ -80,8 +96,13 @@ def export_openvino(
         batches = [calibration_images[i : i + 64] for i in range(0, len(calibration_images), 64)]
         converted = nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches),
                                   preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=False)  # fmt: skip
+    converted.set_rt_info(weights_fingerprint(model), WEIGHTS_KEY)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(converted, path, compress_to_fp16=False)
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        staged = Path(folder) / path.name
+        ov.save_model(converted, staged, compress_to_fp16=False)
+        os.replace(staged.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(staged, path)
     return path
 
 
@@ -100,14 +121,19 @@ class OpenVINOBackend:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path} does not exist; write it with export_openvino first")
-        self.batch_size = batch_size
-        config = {"NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
-        self.compiled = ov.Core().compile_model(str(self.path), "CPU", config)
+        self.batch_size, self.streams, self.threads = batch_size, streams, threads or torch.get_num_threads()
+        config = {"NUM_STREAMS": streams, "INFERENCE_NUM_THREADS": self.threads}
+        core = ov.Core()
+        model = core.read_model(self.path)
+        #: the fingerprint of the weights it was exported from (None for a model exported elsewhere)
+        self.weights = model.get_rt_info(WEIGHTS_KEY).astype(str) if model.has_rt_info(WEIGHTS_KEY) else None
+        self.compiled = core.compile_model(model, "CPU", config)
         self.queue = ov.AsyncInferQueue(self.compiled, streams)
 
     def describe(self) -> dict:
         precision = "int8" if "FakeQuantize" in self.path.read_text(errors="ignore") else "fp32"
-        return {"backend": "openvino", "precision": precision, "model_md5": md5sum(self.path.with_suffix(".bin"))}
+        return {"backend": "openvino", "precision": precision, "model_md5": md5sum(self.path.with_suffix(".bin")),
+                "threads": self.threads, "streams": self.streams}  # fmt: skip
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Logits and embeddings of uint8 ``images`` (N, H, W, C)."""

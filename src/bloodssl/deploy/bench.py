@@ -19,7 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,16 @@ def bench(models: Sequence[str] = tuple(MODELS), batch_sizes: Sequence[int] = (6
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "fp32_peak_gflops_per_second": peak, "images": "train" if path.is_file() else "random",
                "seconds_per_measurement": seconds, "date": time.strftime("%Y-%m-%d"),
-               **{f"{lib}_version": version(lib) for lib in ("torch", "openvino", "nncf")}}  # fmt: skip
+               **{f"{lib}_version": installed(lib) for lib in ("torch", "openvino", "nncf")}}  # fmt: skip
     return table, machine
+
+
+def installed(package: str) -> str | None:
+    """The installed version of ``package`` (None without it: a torch-only bench needs no ``fast`` extra)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,6 +5,8 @@ and normalisation, the class names and the temperature that calibrates its proba
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,13 @@ from bloodssl.core.checkpoints import state_digest
 from bloodssl.core.hashing import weights_fingerprint
 from bloodssl.core.io import atomic_path
 from bloodssl.models import ImageClassifier, build_architecture
+
+
+def bundle_digest(state: dict) -> str:
+    """md5 of a saved bundle's tensors (``state_digest``) and of every other field (name,
+    class names, temperature, normalisation), so that changing any of them is noticed."""
+    fields = {key: value for key, value in state.items() if key not in ("weights", "digest")}
+    return hashlib.md5((state_digest(state) + json.dumps(fields, sort_keys=True)).encode()).hexdigest()
 
 
 @dataclass
@@ -48,7 +57,7 @@ class Bundle:
                  "num_classes": len(self.class_names), "mean": self.model.mean.flatten().tolist(),
                  "std": self.model.std.flatten().tolist(), "weights": self.model.state_dict()}  # fmt: skip
         with atomic_path(path) as tmp:
-            torch.save({**state, "digest": state_digest(state)}, tmp)
+            torch.save({**state, "digest": bundle_digest(state)}, tmp)
         return Path(path)
 
     @classmethod
@@ -62,8 +71,9 @@ class Bundle:
         except Exception as error:  # noqa: BLE001 - torch raises several kinds for a damaged file
             kind = type(error).__name__
             raise ValueError(f"{path} is not a readable model bundle ({kind}); save it again") from error
-        if not isinstance(state, dict) or state.get("digest") != state_digest(state):
-            raise ValueError(f"{path} does not match the digest it was saved with (its bytes changed); save it again")
+        if not isinstance(state, dict) or state.get("digest") != bundle_digest(state):
+            raise ValueError(f"{path} does not match the digest it was saved with (its weights, class names or "
+                             "temperature changed after it was saved); save it again")  # fmt: skip
         model = build_architecture(state["model_name"], state["num_classes"], state["mean"], state["std"])
         model.load_state_dict(state["weights"])
         return cls(model.eval(), state["model_name"], list(state["class_names"]), float(state["temperature"]))

@@ -65,7 +65,12 @@ class BatchPredictor:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, backend: Backend, **settings) -> BatchPredictor:
-        """The predictor of a saved bundle (its class names and temperature) on ``backend``."""
+        """The predictor of a saved bundle (its class names and temperature) on ``backend``; an
+        exported model made from other weights than the bundle's is refused."""
+        exported_from = getattr(backend, "weights", None)
+        if exported_from is not None and exported_from != bundle.fingerprint:
+            raise ValueError(f"{backend.path} was exported from other weights than this bundle's; export this "
+                             "bundle again (python -m bloodssl.deploy export)")  # fmt: skip
         return cls(backend, bundle.class_names, bundle.temperature, model_fingerprint=bundle.fingerprint, **settings)
 
     def describe(self) -> dict:
@@ -78,6 +83,9 @@ class BatchPredictor:
         """Calibrated ``probabilities``, the ``label`` and its ``confidence``, the ``route`` and
         (with ``embeddings=True``) the ``embedding`` of each image."""
         logits, features = self.backend(images)
+        if logits.shape[1] != len(self.class_names):
+            raise ValueError(f"the network gives {logits.shape[1]} scores per image for {len(self.class_names)} "
+                             "class names; pair the bundle with its own exported model")  # fmt: skip
         scaled = logits.astype(np.float64) / self.temperature
         scaled -= scaled.max(1, keepdims=True)
         proba = np.exp(scaled)
@@ -141,8 +149,11 @@ def write_shard(predictor: BatchPredictor, batch: Batch, out_dir: Path, shard: i
 
 def check_manifest(out_dir: Path, manifest: dict) -> None:
     """Write ``manifest.json``, or check that the one there is this run's; a folder holding
-    another run's labels is refused with what differs."""
+    another run's labels, or shards without a manifest, is refused with what differs."""
     path = Path(out_dir) / "manifest.json"
+    if not path.is_file() and any(Path(out_dir).glob("part-*")):
+        raise ValueError(f"{out_dir} holds shards but no manifest.json, so nothing says which run wrote them; label "
+                         f"into a new folder, or delete {out_dir} to start over")  # fmt: skip
     if path.is_file():
         existing = json.loads(path.read_text())
         if existing != manifest:
@@ -199,7 +210,7 @@ def label_images(
             if i + 1 < len(todo):
                 upcoming = reader.submit(source.read, todo[i + 1] * shard_size, (todo[i + 1] + 1) * shard_size)
             write_shard(predictor, batch, out_dir, shard)
-            labelled += len(batch.ids) + len(batch.errors)
+            labelled += len(batch.ids)
             bar.update(len(batch.ids) + len(batch.errors))
             bar.set_postfix(img_s=f"{labelled / (time.perf_counter() - start):.0f}")
             if on_shard is not None:
@@ -214,16 +225,20 @@ def _size(source: ImageSource, shard: int, shard_size: int) -> int:
 
 def summarise(out_dir: Path, n_shards: int, labelled: int, seconds: float) -> dict:
     """Merge the shards' errors into ``errors.csv`` and write ``summary.json``: the folder's
-    images, accepted and review counts and errors, and this call's images/s."""
+    images, accepted and review counts and errors, and this call's images labelled (unreadable
+    ones not counted) and images/s. Counted shard by shard, so memory does not grow with the
+    folder."""
     errors = [pd.read_csv(p) for p in sorted(out_dir.glob("part-*.errors.csv"))]
     merged = pd.concat(errors) if errors else pd.DataFrame(columns=["id", "reason", "shard"])
     with atomic_path(out_dir / "errors.csv") as tmp:
         merged.to_csv(tmp, index=False)
-    shards = [shard_path(out_dir, s) for s in range(n_shards)]
-    routes = np.concatenate([pq.read_table(p, columns=["route"])["route"].to_numpy() for p in shards] or [[]])
-    summary = {"shards": n_shards, "images": int(len(routes)), "accepted": int(np.sum(routes == ACCEPT)),
-               "review": int(np.sum(routes == REVIEW)), "errors": len(merged), "labelled_now": labelled,
-               "seconds": seconds, "images_per_second": labelled / seconds if labelled else float("nan")}  # fmt: skip
+    images = accepted = 0
+    for shard in range(n_shards):
+        routes = pq.read_table(shard_path(out_dir, shard), columns=["route"])["route"].to_numpy()
+        images, accepted = images + len(routes), accepted + int(np.sum(routes == ACCEPT))
+    summary = {"shards": n_shards, "images": images, "accepted": accepted, "review": images - accepted,
+               "errors": len(merged), "labelled_now": labelled, "seconds": seconds,
+               "images_per_second": labelled / seconds if labelled else float("nan")}  # fmt: skip
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary

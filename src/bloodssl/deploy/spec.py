@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from bloodssl.deploy.backends import OpenVINOBackend, TorchBackend
 from bloodssl.deploy.bundle import Bundle
 from bloodssl.deploy.predictor import BatchPredictor
@@ -26,11 +24,10 @@ class PredictorSpec:
     streams: int = 2
 
     def build(self) -> BatchPredictor:
-        """The predictor, with torch set to ``threads`` threads in this process."""
-        torch.set_num_threads(self.threads)
+        """The predictor on ``threads`` threads (its own: the process's count is left alone)."""
         bundle = Bundle.load(self.bundle)
         if self.exported is None:
-            backend = TorchBackend(bundle.model)
+            backend = TorchBackend(bundle.model, threads=self.threads)
         else:
             backend = OpenVINOBackend(self.exported, streams=min(self.streams, self.threads), threads=self.threads)
         return BatchPredictor.from_bundle(bundle, backend, threshold=self.threshold, embeddings=self.embeddings)

@@ -45,10 +45,11 @@ def label_images_on_ray(
     """Label ``source`` into ``out_dir`` with ``replicas`` actors of ``cpus_per_replica``
     CPUs each, on a local Ray (``address=None``, as many CPUs as the replicas take) or a
     cluster; returns the summary of ``label_images``. The spec's ``threads`` should equal
-    ``cpus_per_replica`` (Ray gives each actor that many CPUs)."""
+    ``cpus_per_replica`` (Ray gives each actor that many CPUs). On a cluster, ``out_dir`` and
+    the spec's files must be on a file system every node mounts at the same path."""
     import ray
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the actors write here: on a cluster, a folder every node shares
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = manifest_of(spec.build(), source, shard_size)
     check_manifest(out_dir, manifest)
@@ -64,5 +65,5 @@ def label_images_on_ray(
                                                     "shard_size": shard_size},
                 batch_size=1, concurrency=replicas, num_cpus=cpus_per_replica,
             ).take_all()  # fmt: skip
-            labelled = sum(int(c["images"]) + int(c["errors"]) for c in counts)
+            labelled = sum(int(c["images"]) for c in counts)
     return summarise(out_dir, n_shards, labelled, time.perf_counter() - start)

@@ -8,6 +8,7 @@ the notebook applies to these measurements is ``studies.cost``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from PIL import Image
 
-from bloodssl import predictions, results, studies
+from bloodssl import paths, predictions, results, studies
 from bloodssl.core.calibration import expected_calibration_error, sharpen
 from bloodssl.core.evaluate import evaluate
 from bloodssl.data import Split
@@ -103,8 +104,9 @@ def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Ma
                  class_names: Sequence[str], keys: Mapping) -> tuple[list[dict], list, dict]:  # fmt: skip
     """Val and test metrics of each backend (calibrated probabilities), the expected calibration
     error before and after temperature scaling, and the test accuracy change against torch fp32;
-    returns the result rows, their per-image predictions and each backend's test probabilities."""
-    rows, saved, test_proba = [], [], {}
+    returns the result rows, their per-image predictions and each backend's probabilities per
+    split (``{split: {backend: proba}}``)."""
+    rows, saved, proba_of = [], [], {"val": {}, "test": {}}
     for name, path in exported.items():
         run = {**keys, "params": {"backend": name.split("-")[0], "precision": name.split("-")[1]}}
         for split in ("val", "test"):
@@ -117,14 +119,14 @@ def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Ma
                    "ece_uncalibrated": expected_calibration_error(raw, splits[split].labels)}  # fmt: skip
             rows += results.rows({**evaluation.metrics, **ece}, split=split, wall_seconds=seconds, **run)
             saved.append(predictions.of(evaluation, split, **run))
-            if split == "test":
-                test_proba[name] = proba
+            proba_of[split][name] = proba
+    test_proba = proba_of["test"]
     reference = test_proba["torch-fp32"].argmax(1) == splits["test"].labels
     for name, proba in test_proba.items():
         run = {**keys, "params": {"backend": name.split("-")[0], "precision": name.split("-")[1]}}
         change = (proba.argmax(1) == splits["test"].labels).mean() - reference.mean()
         rows += results.rows({"accuracy_change": change}, split="test", wall_seconds=float("nan"), **run)
-    return rows, saved, test_proba
+    return rows, saved, proba_of
 
 
 def label_stream(bundle_file: Path, exported: Path | None, data_file: Path, n_images: int, seed: int,
@@ -174,9 +176,9 @@ def stream_rows(summary: Mapping, keys: Mapping, backend: str, source: str) -> l
 
 
 def ray_labelling(spec: PredictorSpec, source: AugmentedStream, shard_size: int, replicas: int = 2) -> dict:
-    """The same stream labelled here and on a local Ray (``replicas`` actors of one CPU each,
-    the spec at one thread in both): wall times, the overhead, and whether every shard is
-    byte-identical."""
+    """The same stream labelled here (one predictor) and on a local Ray (``replicas`` actors
+    of one CPU each; the spec at one thread in both): the wall times, and whether both wrote
+    the same shards with the same rows."""
     with tempfile.TemporaryDirectory() as folder:
         local, on_ray = Path(folder) / "local", Path(folder) / "ray"
         start = time.perf_counter()
@@ -185,10 +187,11 @@ def ray_labelling(spec: PredictorSpec, source: AugmentedStream, shard_size: int,
         start = time.perf_counter()
         label_images_on_ray(spec, source, on_ray, shard_size, replicas=replicas, cpus_per_replica=1)
         ray_seconds = time.perf_counter() - start
-        shards = sorted(local.glob("*.parquet"))
-        identical = all(pq.read_table(shard).equals(pq.read_table(on_ray / shard.name)) for shard in shards)
+        names = sorted(p.name for p in local.glob("*.parquet"))
+        identical = bool(names) and names == sorted(p.name for p in on_ray.glob("*.parquet")) and all(
+            pq.read_table(local / name).equals(pq.read_table(on_ray / name)) for name in names)  # fmt: skip
     return {"images": here["images"], "local_seconds": local_seconds, "ray_seconds": ray_seconds,
-            "overhead_seconds": ray_seconds - local_seconds, "identical": identical}  # fmt: skip
+            "identical": identical}  # fmt: skip
 
 
 def sweep_configs(plan: Plan, seeds: Sequence[int]) -> list[dict]:
@@ -201,11 +204,13 @@ def sweeps(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], profil
            class_names: Sequence[str]) -> tuple[pd.DataFrame, list, dict[str, float]]:  # fmt: skip
     """The sweep run here and then as Ray tasks (a local Ray with 2 CPUs): both runs' result
     rows (``params`` ``executor``), their per-image predictions and each executor's wall time.
-    The Ray runs write their checkpoints under another stem, so they train rather than load
-    the local runs' weights."""
+    Each executor's runs checkpoint under a stem of their own, cleared first: both train
+    from scratch on every call (the Ray runs never load the local runs' weights, and a rerun
+    of the notebook times training, not loading)."""
     thinned = {name: split.subset(np.arange(0, len(split), plan.sweep_every)) for name, split in splits.items()}
     tables, saved, seconds = [], [], {}
     for executor in ("local", "ray"):
+        shutil.rmtree(paths.MODELS / f"08_sweep_{executor}", ignore_errors=True)  # this sweep's own checkpoints
         start = time.perf_counter()
         runs = run_sweep(baseline.train_and_evaluate, sweep_configs(plan, seeds), on_ray=executor == "ray", num_cpus=2,
                          shared={"splits": thinned, "stem": f"08_sweep_{executor}", "profile": profile,
