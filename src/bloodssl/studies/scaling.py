@@ -72,6 +72,12 @@ PLANS: dict[str, Plan] = {
 }
 
 
+def backend_params(name: str) -> dict[str, str]:
+    """A key of ``BACKENDS`` as the settings of its result rows: ``{"backend", "precision"}``."""
+    backend, precision = name.split("-")
+    return {"backend": backend, "precision": precision}
+
+
 def deployable(splits: Mapping[str, Split], profile: str, seed: int, class_names: Sequence[str],
                model: str = "cnn") -> tuple[Bundle, float]:  # fmt: skip
     """Notebook 01's CNN at ``profile`` (a plan's ``model_profile``) and ``seed`` (its
@@ -108,7 +114,7 @@ def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Ma
     split (``{split: {backend: proba}}``)."""
     rows, saved, proba_of = [], [], {"val": {}, "test": {}}
     for name, path in exported.items():
-        run = {**keys, "params": {"backend": name.split("-")[0], "precision": name.split("-")[1]}}
+        run = {**keys, "params": backend_params(name)}
         for split in ("val", "test"):
             start = time.perf_counter()
             proba = predictor(bundle, path).predict(splits[split].images)["probabilities"]
@@ -123,7 +129,7 @@ def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Ma
     test_proba = proba_of["test"]
     reference = test_proba["torch-fp32"].argmax(1) == splits["test"].labels
     for name, proba in test_proba.items():
-        run = {**keys, "params": {"backend": name.split("-")[0], "precision": name.split("-")[1]}}
+        run = {**keys, "params": backend_params(name)}
         change = (proba.argmax(1) == splits["test"].labels).mean() - reference.mean()
         rows += results.rows({"accuracy_change": change}, split="test", wall_seconds=float("nan"), **run)
     return rows, saved, proba_of
@@ -170,7 +176,7 @@ def stream_rows(summary: Mapping, keys: Mapping, backend: str, source: str) -> l
     images/s, images, peak memory and the process's wall time."""
     metrics = {"labelled_images_per_second": summary["images_per_second"], "labelled_images": summary["images"],
                "peak_rss_mib": summary["peak_rss_mib"], "process_seconds": summary["process_seconds"]}  # fmt: skip
-    params = {"backend": backend.split("-")[0], "precision": backend.split("-")[1], "executor": "local",
+    params = {**backend_params(backend), "executor": "local",
               "threads": summary["threads"], "source": source}  # fmt: skip
     return results.rows(metrics, split="stream", wall_seconds=summary["seconds"], params=params, **keys)
 
