@@ -7,7 +7,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     MPLBACKEND=Agg
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends make git \
+    && apt-get install -y --no-install-recommends make git libmagickwand-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /work
@@ -18,7 +18,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 t
 # The package and its extras, as `make setup` installs them.
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install -e ".[notebooks,transfer,fast,scale,dev]" \
+RUN pip install -e ".[notebooks,transfer,fast,robustness,scale,dev]" \
     && python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
 
 EXPOSE 8888

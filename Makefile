@@ -16,7 +16,7 @@ setup: $(BIN)/bloodssl-ready  ## make .venv, install the package editable with i
 
 $(BIN)/bloodssl-ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[notebooks,transfer,fast,scale,dev]'
+	$(BIN)/pip install --quiet -e '.[notebooks,transfer,fast,robustness,scale,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name bloodssl --display-name "Python (bloodssl)"
 	touch $@
 

@@ -34,6 +34,6 @@ def test_normalisation_statistics_travel_with_the_weights():
 
 def test_unknown_model_lists_the_choices():
     with pytest.raises(
-        ValueError, match="unknown model 'vgg'; choose one of cnn, wide_cnn, resnet18, efficientnet_lite0"
+        ValueError, match="unknown model 'vgg'; choose one of cnn, small_cnn, wide_cnn, resnet18, efficientnet_lite0"
     ):
         build_model("vgg", 8)

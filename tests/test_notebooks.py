@@ -38,6 +38,11 @@ EXPECTED = {
         methods={"baseline", "ssl", "al", "ssl_al", "notebook"}, splits={"train", "val", "test", "all"},
         metrics={"accuracy", "macro_f1", "n_pseudo", "n_queried", "train_images_per_second"},
         above=[(m, "accuracy", 2 * CHANCE) for m in ("baseline", "ssl", "al", "ssl_al")]),
+    "07_architectures_and_robustness": dict(
+        methods={"supervised"}, splits={"train", "val", "test", "test_corrupted", "test_deduplicated"},
+        metrics={"accuracy", "ece", "ece_uncalibrated", "mean_corrupted_accuracy", "mflops_per_image",
+                 "inference_images_per_second"},
+        above=[("supervised", "accuracy", 2 * CHANCE)]),
     "08_scaling_and_cost": dict(
         methods={"supervised"}, splits={"val", "test", "stream"},
         metrics={"accuracy", "accuracy_change", "ece", "labelled_images_per_second", "peak_rss_mib"},
@@ -45,7 +50,7 @@ EXPECTED = {
 }  # fmt: skip
 #: notebooks that keep their per-image predictions: `rescore` must reproduce every metric of theirs
 KEEPS_PREDICTIONS = {"01_data_and_baseline", "03_label_propagation", "04_pseudo_labelling", "05_ssl_active_learning",
-                     "08_scaling_and_cost"}  # fmt: skip
+                     "07_architectures_and_robustness", "08_scaling_and_cost"}  # fmt: skip
 
 
 def test_every_notebook_has_expectations():

@@ -1,5 +1,6 @@
 """Data: any 2D MedMNIST dataset's verified file and splits (``medmnist``), labelled subsets (``splits``),
-batched tensor augmentation (``augment``) and the duplicate audit (``duplicates``)."""
+batched tensor augmentation (``augment``), the duplicate audit (``duplicates``) and MedMNIST-C's
+corruptions (``corruptions``)."""
 
 from bloodssl.data.fetching import fetch
 from bloodssl.data.medmnist import (

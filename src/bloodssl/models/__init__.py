@@ -3,8 +3,8 @@
 Every model is an ``ImageClassifier`` (``base``): it takes float images in [0, 1],
 normalises them with per-channel statistics it keeps as buffers (so a checkpoint carries
 them), and offers ``features(x)`` (the penultimate embedding) as well as ``forward(x)``
-(the logits). ``cnn`` holds the networks trained from scratch, ``efficientnet`` the
-ImageNet-pretrained one (the ``transfer`` extra).
+(the logits). ``cnn`` holds the networks trained from scratch, ``classic`` the architectures notebook 07
+compares them with, ``efficientnet`` the ImageNet-pretrained one (the ``transfer`` extra).
 """
 
 from __future__ import annotations
@@ -14,15 +14,22 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from bloodssl.models.base import ImageClassifier
-from bloodssl.models.cnn import fast_cnn, fast_cnn_backbone, resnet18, resnet18_backbone, wide_cnn
+from bloodssl.models.classic import basic_cnn, cnn_bn_dropout, cnn_se, inception_cnn, vgg_cnn
+from bloodssl.models.cnn import fast_cnn, fast_cnn_backbone, resnet18, resnet18_backbone, small_cnn, wide_cnn
 from bloodssl.models.efficientnet import efficientnet_lite0
 
 MODELS: dict[str, Callable[..., ImageClassifier]] = {
     "cnn": fast_cnn,
+    "small_cnn": small_cnn,
     "wide_cnn": wide_cnn,
     "resnet18": resnet18,
     "efficientnet_lite0": efficientnet_lite0,
     "efficientnet_lite0_64": partial(efficientnet_lite0, image_size=64),
+    "basic_cnn": basic_cnn,
+    "cnn_bn_dropout": cnn_bn_dropout,
+    "cnn_se": cnn_se,
+    "vgg_cnn": vgg_cnn,
+    "inception_cnn": inception_cnn,
 }
 
 
@@ -50,4 +57,5 @@ def build_architecture(name: str, num_classes: int, mean: Sequence[float], std: 
 
 
 __all__ = ["MODELS", "ImageClassifier", "build_architecture", "build_model", "fast_cnn", "fast_cnn_backbone",
-           "resnet18", "resnet18_backbone", "wide_cnn", "efficientnet_lite0"]  # fmt: skip
+           "resnet18", "resnet18_backbone", "small_cnn", "wide_cnn", "efficientnet_lite0", "basic_cnn",
+           "cnn_bn_dropout", "cnn_se", "vgg_cnn", "inception_cnn"]  # fmt: skip

@@ -11,7 +11,8 @@ from torch import nn
 from bloodssl.models.base import ImageClassifier
 
 
-def _conv_bn(in_channels: int, out_channels: int) -> nn.Sequential:
+def conv_bn(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution (no bias), batch norm, GELU: the unit of the fast CNNs."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -24,10 +25,10 @@ def fast_cnn_backbone(widths: Sequence[int] = (32, 64, 128), in_channels: int = 
     networks: 28 -> 14 -> 7 -> 3 pixels, then global max pooling. About 0.3 M parameters;
     ~1,900 training images/s on 2 CPU cores (channels-last)."""
     stem = widths[0] // 2
-    layers: list[nn.Module] = [_conv_bn(in_channels, stem)]
+    layers: list[nn.Module] = [conv_bn(in_channels, stem)]
     previous = stem
     for width in widths:
-        layers += [_conv_bn(previous, width), nn.MaxPool2d(2), _conv_bn(width, width)]
+        layers += [conv_bn(previous, width), nn.MaxPool2d(2), conv_bn(width, width)]
         previous = width
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers)
@@ -36,6 +37,12 @@ def fast_cnn_backbone(widths: Sequence[int] = (32, 64, 128), in_channels: int = 
 def fast_cnn(num_classes: int, mean, std, widths: Sequence[int] = (32, 64, 128)) -> ImageClassifier:
     """The default model: small, fast and built for 28x28 (as many input channels as ``mean`` has)."""
     return ImageClassifier(fast_cnn_backbone(widths, len(mean)), widths[-1], num_classes, mean, std)
+
+
+def small_cnn(num_classes: int, mean, std) -> ImageClassifier:
+    """The fast CNN at half width (~74 k parameters, a quarter of its FLOPs): the deployment
+    candidate when images/s matter more than the last fraction of a point."""
+    return fast_cnn(num_classes, mean, std, widths=(16, 32, 64))
 
 
 def wide_cnn(num_classes: int, mean, std) -> ImageClassifier:

@@ -49,7 +49,9 @@ class Plan:
     on Ray (``ray_images``), and the sweep run here and through Ray: ``sweep_fractions`` x 3
     seeds of the CNN ``sweep_cnn`` on every ``sweep_every``-th image of each split. The model
     deployed is notebook 01's at ``model_profile``: the published (default) one, also for
-    ``full``, whose part is the longer measurements, not a longer training."""
+    ``full``, whose part is the longer measurements, not a longer training. ``small_cnn``
+    is the smaller network deployed beside it (notebook 01's recipe with these settings
+    changed), whose int8 path labels ``stream_images`` as well."""
 
     stream_images: int
     torch_images: int
@@ -59,6 +61,8 @@ class Plan:
     sweep_cnn: dict
     sweep_every: int
     model_profile: str = "default"
+    #: a quarter of the default CNN's FLOPs, trained for 10 epochs instead of 4: about the same training time
+    small_cnn: dict = field(default_factory=lambda: {"model": "small_cnn", "epochs": 10})
     shard_size: int = 16_384
     jpeg_size: int = 360  # the PBC dataset's originals are 360 x 363 JPEGs
     thresholds: tuple[float, ...] = field(default=tuple(np.round(np.linspace(0.5, 0.99, 50), 3)))
@@ -66,10 +70,12 @@ class Plan:
 
 PLANS: dict[str, Plan] = {
     # smoke: the int8 path and JPEG files only, no Ray (its start-up alone is most of a smoke run: tests/test_scale.py)
-    "smoke": Plan(20_000, 0, 200, 0, (0.5, 1.0), {"epochs": 1, "min_epoch_samples": 256}, 1, "smoke", 4_096),
-    "default": Plan(100_000, 20_000, 2_000, 10_000, (0.05, 1.0), {"epochs": 1, "min_epoch_samples": 512}, 8),
+    "smoke": Plan(20_000, 0, 200, 0, (0.5, 1.0), {"epochs": 1, "min_epoch_samples": 256}, 1, "smoke",
+                  {"model": "small_cnn"}, 4_096),
+    # default: the int8 paths' streams only (fp32's: `full` and `make bench`), the sweep on a sixteenth of the data
+    "default": Plan(100_000, 0, 2_000, 10_000, (0.05, 1.0), {"epochs": 1, "min_epoch_samples": 512}, 16),
     "full": Plan(1_000_000, 200_000, 20_000, 100_000, (0.01, 0.05, 1.0), {"epochs": 2, "min_epoch_samples": 2048}, 1),
-}
+}  # fmt: skip
 
 
 def backend_params(name: str) -> dict[str, str]:
@@ -79,13 +85,14 @@ def backend_params(name: str) -> dict[str, str]:
 
 
 def deployable(splits: Mapping[str, Split], profile: str, seed: int, class_names: Sequence[str],
-               model: str = "cnn") -> tuple[Bundle, float]:  # fmt: skip
+               stem: str = BASELINE, **changes) -> tuple[Bundle, float]:  # fmt: skip
     """Notebook 01's CNN at ``profile`` (a plan's ``model_profile``) and ``seed`` (its
     checkpoint, so free once 01 ran), as a bundle with its temperature fitted on val; and its
-    training wall time (s)."""
-    cnn = studies.plan(BASELINE, profile).cnn
-    classifier = baseline.fit_classifier(splits, fraction=1.0, seed=seed, stem=BASELINE, profile=profile,
-                                         model=model, progress=False, **cnn)  # fmt: skip
+    training wall time (s). ``changes`` alter 01's recipe (``model="small_cnn", epochs=10``),
+    checkpointed under ``stem`` instead of notebook 01's."""
+    cnn = {**studies.plan(BASELINE, profile).cnn, **changes}
+    classifier = baseline.fit_classifier(splits, fraction=1.0, seed=seed, stem=stem, profile=profile,
+                                         progress=False, **cnn)  # fmt: skip
     bundle = Bundle.from_classifier(classifier, class_names, splits["val"].images, splits["val"].labels)
     return bundle, classifier.fit_seconds_
 
@@ -107,11 +114,13 @@ def predictor(bundle: Bundle, exported: Path | None) -> BatchPredictor:
 
 
 def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Mapping[str, Split],
-                 class_names: Sequence[str], keys: Mapping) -> tuple[list[dict], list, dict]:  # fmt: skip
+                 class_names: Sequence[str], keys: Mapping,
+                 reference: np.ndarray | None = None) -> tuple[list[dict], list, dict]:  # fmt: skip
     """Val and test metrics of each backend (calibrated probabilities), the expected calibration
-    error before and after temperature scaling, and the test accuracy change against torch fp32;
-    returns the result rows, their per-image predictions and each backend's probabilities per
-    split (``{split: {backend: proba}}``)."""
+    error before and after temperature scaling, and the test accuracy change against torch fp32
+    (``reference``: the test probabilities of another model to measure the change against, e.g.
+    the default CNN's for a smaller one); returns the result rows, their per-image predictions
+    and each backend's probabilities per split (``{split: {backend: proba}}``)."""
     rows, saved, proba_of = [], [], {"val": {}, "test": {}}
     for name, path in exported.items():
         run = {**keys, "params": backend_params(name)}
@@ -127,7 +136,7 @@ def backend_rows(bundle: Bundle, exported: Mapping[str, Path | None], splits: Ma
             saved.append(predictions.of(evaluation, split, **run))
             proba_of[split][name] = proba
     test_proba = proba_of["test"]
-    reference = test_proba["torch-fp32"].argmax(1) == splits["test"].labels
+    reference = (test_proba["torch-fp32"] if reference is None else reference).argmax(1) == splits["test"].labels
     for name, proba in test_proba.items():
         run = {**keys, "params": backend_params(name)}
         change = (proba.argmax(1) == splits["test"].labels).mean() - reference.mean()

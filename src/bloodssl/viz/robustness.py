@@ -1,0 +1,98 @@
+"""Figures of notebook 07: accuracy against cost per architecture, reliability diagrams,
+accuracy per corruption and severity with an example of each, and near-duplicate pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def accuracy_vs_cost(table: pd.DataFrame) -> Figure:
+    """Test accuracy (mean ± std over seeds) against inference images/s (log), one point per
+    ``model``; the Pareto front (no other model both faster and more accurate) joined by a line.
+    ``table``: columns ``model``, ``mean``, ``std``, ``images_per_second``."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.errorbar(table["images_per_second"], 100 * table["mean"], yerr=100 * table["std"].fillna(0), fmt="o",
+                capsize=3)  # fmt: skip
+    for row in table.itertuples(index=False):
+        ax.annotate(row.model, (row.images_per_second, 100 * row.mean), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)  # fmt: skip
+    front = table.sort_values("images_per_second", ascending=False)
+    front = front[front["mean"] >= front["mean"].cummax()]
+    ax.plot(front["images_per_second"], 100 * front["mean"], color="tab:green", alpha=0.6, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("inference images/s on 2 CPU cores (torch fp32, no TTA)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def reliability_diagrams(tables: Mapping[str, pd.DataFrame], eces: Mapping[str, float]) -> Figure:
+    """One reliability diagram per named table (``core.calibration.reliability``): accuracy
+    against mean confidence per bin, the diagonal being perfect calibration; ECE in the title."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 4), sharey=True, squeeze=False)
+    for ax, (name, bins) in zip(axes[0], tables.items(), strict=True):
+        filled = bins[bins["count"] > 0]
+        ax.bar(filled["low"], filled["accuracy"], width=filled["high"] - filled["low"], align="edge",
+               edgecolor="black", alpha=0.7, label="accuracy")  # fmt: skip
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+        ax.set_title(f"{name}: ECE {eces[name]:.3f}")
+        ax.set_xlabel("confidence")
+        ax.set_xlim(0, 1)
+    axes[0][0].set_ylabel("accuracy")
+    axes[0][0].legend(loc="upper left")
+    return fig
+
+
+def corruption_heatmap(table: pd.DataFrame) -> Figure:
+    """Accuracy (%) per corruption (rows) and severity (columns); ``table``: columns
+    ``corruption``, ``severity`` and ``accuracy``."""
+    wide = table.pivot_table(index="corruption", columns="severity", values="accuracy", sort=False) * 100
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(wide) + 1.2))
+    image = ax.imshow(wide.to_numpy(), cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    for (i, j), value in np.ndenumerate(wide.to_numpy()):
+        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(wide.shape[1]), [f"{s} ({s + 1} of 5)" for s in wide.columns], fontsize=8)
+    ax.set_yticks(range(len(wide)), wide.index)
+    ax.set_xlabel("severity (medmnistc's count from 0)")
+    fig.colorbar(image, ax=ax, label="test accuracy (%)")
+    return fig
+
+
+def corruption_gallery(examples: Mapping[tuple[str, int], np.ndarray]) -> Figure:
+    """The same test cell under every corruption (rows) and severity (columns)."""
+    names = list(dict.fromkeys(name for name, _ in examples))
+    severities = sorted({severity for _, severity in examples})
+    fig, axes = plt.subplots(len(names), len(severities), figsize=(1.3 * len(severities), 1.3 * len(names)),
+                             squeeze=False)  # fmt: skip
+    for i, name in enumerate(names):
+        for j, severity in enumerate(severities):
+            ax = axes[i][j]
+            image = examples.get((name, severity))
+            if image is not None:
+                ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            if i == 0:
+                ax.set_title(str(severity), fontsize=8)
+    return fig
+
+
+def duplicate_pairs(pairs: pd.DataFrame, images: Mapping[str, np.ndarray], n: int = 8) -> Figure:
+    """The ``n`` closest near-duplicate pairs side by side (top: ``split_a``, bottom: ``split_b``)."""
+    shown = pairs.sort_values(["distance", "split_a", "index_a"]).head(n)
+    fig, axes = plt.subplots(2, max(len(shown), 1), figsize=(1.5 * max(len(shown), 1), 3.4), squeeze=False)
+    for j, row in enumerate(shown.itertuples(index=False)):
+        for i, (split, index) in enumerate([(row.split_a, row.index_a), (row.split_b, row.index_b)]):
+            axes[i][j].imshow(images[split][index].squeeze())
+            axes[i][j].set_title(f"{split} {index}" + ("" if i else f"\n{row.distance} bits"), fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
