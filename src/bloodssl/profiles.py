@@ -41,10 +41,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # 3 epochs of 2,048 images: the smallest smoke CNN that is clearly above chance (54 % on BloodMNIST, seed 0)
     "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=3, n_seeds=1),
-    # default: the whole data, 3 seeds and 4 epochs (a full-data CNN trains at ~600 images/s on the 2-core machine
-    # of 2026-11-29: about 80 s a seed); what recomputing every notebook from scratch costs is measured by
-    # `make fresh-reports` (reports/results/from_scratch.csv)
-    "default": Profile("default", train_per_class=None, eval_per_class=None, epochs=4, n_seeds=3),
+    # default: the whole data, 2 seeds and 4 epochs (a full-data CNN trains at ~530-600 images/s on the 2-core
+    # machine of 2026-11-30: about 80-90 s a seed); 3 seeds no longer fitted the hour once notebooks 07 and 08 were
+    # added and the machine ran about 12 % slower than in the morning. What recomputing every notebook from scratch
+    # costs is measured by `make fresh-reports` (reports/results/from_scratch.csv)
+    "default": Profile("default", train_per_class=None, eval_per_class=None, epochs=4, n_seeds=2),
     "full": Profile("full", train_per_class=None, eval_per_class=None, epochs=80, n_seeds=5),
 }
 

@@ -73,7 +73,7 @@ PLANS: dict[str, Plan] = {
     "smoke": Plan(20_000, 0, 200, 0, (0.5, 1.0), {"epochs": 1, "min_epoch_samples": 256}, 1, "smoke",
                   {"model": "small_cnn"}, 4_096),
     # default: the int8 paths' streams only (fp32's: `full` and `make bench`), the sweep on a sixteenth of the data
-    "default": Plan(100_000, 0, 2_000, 10_000, (0.05, 1.0), {"epochs": 1, "min_epoch_samples": 512}, 16),
+    "default": Plan(100_000, 0, 2_000, 10_000, (0.01, 0.05, 1.0), {"epochs": 1, "min_epoch_samples": 512}, 16),
     "full": Plan(1_000_000, 200_000, 20_000, 100_000, (0.01, 0.05, 1.0), {"epochs": 2, "min_epoch_samples": 2048}, 1),
 }  # fmt: skip
 

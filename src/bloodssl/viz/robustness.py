@@ -64,28 +64,30 @@ def corruption_heatmap(table: pd.DataFrame) -> Figure:
 
 
 def corruption_gallery(examples: Mapping[tuple[str, int], np.ndarray]) -> Figure:
-    """The same test cell under every corruption (rows) and severity (columns)."""
+    """The same test cell clean and under every corruption (columns) at each severity (rows);
+    ``examples`` maps ``(corruption, severity)`` to an image, the clean one under ``"none"``."""
     names = list(dict.fromkeys(name for name, _ in examples))
-    severities = sorted({severity for _, severity in examples})
-    fig, axes = plt.subplots(len(names), len(severities), figsize=(1.3 * len(severities), 1.3 * len(names)),
+    severities = sorted({severity for name, severity in examples if name != "none"})
+    fig, axes = plt.subplots(len(severities), len(names), figsize=(1.25 * len(names), 1.45 * len(severities)),
                              squeeze=False)  # fmt: skip
-    for i, name in enumerate(names):
-        for j, severity in enumerate(severities):
+    for i, severity in enumerate(severities):
+        for j, name in enumerate(names):
             ax = axes[i][j]
-            image = examples.get((name, severity))
-            if image is not None:
+            image = examples.get((name, 0 if name == "none" else severity))
+            if image is not None and (name != "none" or i == 0):
                 ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
             ax.set_xticks([])
             ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            ax.axis("on" if name != "none" or i == 0 else "off")
             if i == 0:
-                ax.set_title(str(severity), fontsize=8)
+                ax.set_title("clean" if name == "none" else name.replace("_", "\n"), fontsize=7)
+            if j == 1:
+                ax.set_ylabel(f"severity {severity}", fontsize=7)
     return fig
 
 
 def duplicate_pairs(pairs: pd.DataFrame, images: Mapping[str, np.ndarray], n: int = 8) -> Figure:
-    """The ``n`` closest near-duplicate pairs side by side (top: ``split_a``, bottom: ``split_b``)."""
+    """The first ``n`` pairs by distance side by side (top: ``split_a``, bottom: ``split_b``)."""
     shown = pairs.sort_values(["distance", "split_a", "index_a"]).head(n)
     fig, axes = plt.subplots(2, max(len(shown), 1), figsize=(1.5 * max(len(shown), 1), 3.4), squeeze=False)
     for j, row in enumerate(shown.itertuples(index=False)):
