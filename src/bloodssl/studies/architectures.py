@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import predictions, results, studies
+from bloodssl import predictions, results
 from bloodssl.core.calibration import expected_calibration_error, fit_temperature, reliability, sharpen
 from bloodssl.core.evaluate import evaluate
 from bloodssl.data import Split, corruptions, duplicates
@@ -25,8 +25,6 @@ from bloodssl.deploy.bench import bench_model
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.studies import baseline
 
-#: the notebook whose CNNs are calibrated and corrupted here: their checkpoints make them free
-BASELINE = "01_data_and_baseline"
 #: the result splits of the corrupted test images and of the test split without its near duplicates
 CORRUPTED, DEDUPLICATED = "test_corrupted", "test_deduplicated"
 
@@ -71,9 +69,7 @@ PLANS: dict[str, Plan] = {
 def trained(splits: Mapping[str, Split], plan: Plan, model: str, seed: int) -> CNNClassifier:
     """``model`` trained with notebook 01's recipe at ``plan.model_profile`` (the default CNN's
     checkpoint is notebook 01's own, so it costs nothing once 01 ran)."""
-    cnn = studies.plan(BASELINE, plan.model_profile).cnn
-    return baseline.fit_classifier(splits, fraction=1.0, seed=seed, stem=BASELINE, profile=plan.model_profile,
-                                   model=model, progress=False, **cnn)  # fmt: skip
+    return baseline.fit_recipe(splits, plan.model_profile, seed, model=model)
 
 
 def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, keys: Mapping,

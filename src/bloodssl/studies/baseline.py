@@ -28,6 +28,9 @@ class Plan:
     cnn: dict
 
 
+#: the notebook these runs belong to: its checkpoints serve notebooks 07 and 08 too
+STEM = "01_data_and_baseline"
+
 PLANS: dict[str, Plan] = {
     name: Plan((1.0,), {"epochs": size.epochs, "min_epoch_samples": size.epoch_samples})
     for name, size in PROFILES.items()
@@ -87,6 +90,14 @@ def fit_classifier(
         seed=seed, checkpoint=checkpoint_path(stem, method, model, fraction, seed, profile), **params
     )
     return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+
+
+def fit_recipe(splits: Mapping[str, Split], profile: str, seed: int, stem: str = STEM, **changes) -> CNNClassifier:
+    """Notebook 01's CNN at ``profile`` and ``seed`` on every training label (its checkpoint under
+    ``stem``, so free in another notebook once 01 ran); ``changes`` alter its recipe
+    (``model="small_cnn", epochs=10``)."""
+    cnn = {**PLANS[profile].cnn, **changes}
+    return fit_classifier(splits, fraction=1.0, seed=seed, stem=stem, profile=profile, progress=False, **cnn)
 
 
 def train_and_evaluate(

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from PIL import Image
 
-from bloodssl import paths, predictions, results, studies
+from bloodssl import paths, predictions, results
 from bloodssl.core.calibration import expected_calibration_error, sharpen
 from bloodssl.core.evaluate import evaluate
 from bloodssl.data import Split
@@ -35,8 +35,6 @@ from bloodssl.scale.labelling import label_images_on_ray
 from bloodssl.scale.sweep import run_sweep
 from bloodssl.studies import baseline
 
-#: the notebook whose CNN is deployed: its checkpoint makes the model free here
-BASELINE = "01_data_and_baseline"
 #: the backends compared: (name, exported precision or None for torch)
 BACKENDS = {"torch-fp32": None, "openvino-fp32": "fp32", "openvino-int8": "int8"}
 
@@ -85,14 +83,12 @@ def backend_params(name: str) -> dict[str, str]:
 
 
 def deployable(splits: Mapping[str, Split], profile: str, seed: int, class_names: Sequence[str],
-               stem: str = BASELINE, **changes) -> tuple[Bundle, float]:  # fmt: skip
+               stem: str = baseline.STEM, **changes) -> tuple[Bundle, float]:  # fmt: skip
     """Notebook 01's CNN at ``profile`` (a plan's ``model_profile``) and ``seed`` (its
     checkpoint, so free once 01 ran), as a bundle with its temperature fitted on val; and its
     training wall time (s). ``changes`` alter 01's recipe (``model="small_cnn", epochs=10``),
     checkpointed under ``stem`` instead of notebook 01's."""
-    cnn = {**studies.plan(BASELINE, profile).cnn, **changes}
-    classifier = baseline.fit_classifier(splits, fraction=1.0, seed=seed, stem=stem, profile=profile,
-                                         progress=False, **cnn)  # fmt: skip
+    classifier = baseline.fit_recipe(splits, profile, seed, stem, **changes)
     bundle = Bundle.from_classifier(classifier, class_names, splits["val"].images, splits["val"].labels)
     return bundle, classifier.fit_seconds_
 
