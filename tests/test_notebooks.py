@@ -38,6 +38,10 @@ EXPECTED = {
         methods={"baseline", "ssl", "al", "ssl_al", "notebook"}, splits={"train", "val", "test", "all"},
         metrics={"accuracy", "macro_f1", "n_pseudo", "n_queried", "train_images_per_second"},
         above=[(m, "accuracy", 2 * CHANCE) for m in ("baseline", "ssl", "al", "ssl_al")]),
+    "06_label_efficiency": dict(
+        methods={"supervised", "transfer"}, splits={"train", "val", "test"},
+        metrics={"accuracy", "macro_f1", "auc", "train_images_per_second", "inference_images_per_second"},
+        above=[("supervised", "accuracy", 2 * CHANCE)]),
     "07_architectures_and_robustness": dict(
         methods={"supervised"}, splits={"train", "val", "test", "test_corrupted", "test_deduplicated"},
         metrics={"accuracy", "ece", "ece_uncalibrated", "mean_corrupted_accuracy", "mflops_per_image",
@@ -50,7 +54,7 @@ EXPECTED = {
 }  # fmt: skip
 #: notebooks that keep their per-image predictions: `rescore` must reproduce every metric of theirs
 KEEPS_PREDICTIONS = {"01_data_and_baseline", "03_label_propagation", "04_pseudo_labelling", "05_ssl_active_learning",
-                     "07_architectures_and_robustness", "08_scaling_and_cost"}  # fmt: skip
+                     "06_label_efficiency", "07_architectures_and_robustness", "08_scaling_and_cost"}  # fmt: skip
 
 
 def test_every_notebook_has_expectations():

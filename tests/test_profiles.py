@@ -67,6 +67,14 @@ def test_plans_grow_with_the_profile_and_notebook_03_shares_notebook_02_s_encode
         assert studies.plan("01_data_and_baseline", profile).cnn["epochs"] == PROFILES[profile].epochs
 
 
+def test_notebook_06_shares_the_cnn_recipe_and_encoder_of_notebooks_01_to_03():
+    # break: give notebook 06 other CNN settings or SimCLR epochs -> it retrains what 01-03 trained, minutes a run
+    for profile in ("default", "full"):
+        six, two = studies.plan("06_label_efficiency", profile), studies.plan("02_embeddings_and_clustering", profile)
+        assert six.cnn == two.cnn == studies.plan("01_data_and_baseline", profile).cnn
+        assert six.simclr_epochs == two.simclr_epochs
+
+
 def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():
     # break: BALD in a plan whose pool is predicted with one view -> the notebook fails after its main study
     for profile in PROFILES:

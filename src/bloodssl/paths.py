@@ -24,15 +24,25 @@ FIGURES = REPORTS / "figures"
 NOTEBOOKS = ROOT / "notebooks"
 PUBLISHED_PROFILE = "default"
 PUBLISHED_DATASET = "bloodmnist"
+#: set by ``reports.execute`` for its kernel: the published reports' root (its $BLOODSSL_REPORTS is a staging folder)
+PUBLISHED_ENV = "BLOODSSL_PUBLISHED"
 
 
-def reports_for(profile: str, dataset: str = PUBLISHED_DATASET) -> Path:
+def reports_for(profile: str, dataset: str = PUBLISHED_DATASET, root: Path | None = None) -> Path:
     """Where a run of ``profile`` on ``dataset`` writes its executed notebooks, HTML, figures
-    and results: ``reports/`` for the published ones (default profile, BloodMNIST),
+    and results: ``reports/`` (or ``root``) for the published ones (default profile, BloodMNIST),
     ``reports/<profile>/`` for another profile, and a ``<dataset>/`` folder below that for
     another dataset."""
-    base = REPORTS if profile == PUBLISHED_PROFILE else REPORTS / profile
+    root = REPORTS if root is None else root
+    base = root if profile == PUBLISHED_PROFILE else root / profile
     return base if dataset == PUBLISHED_DATASET else base / dataset
+
+
+def published_results(profile: str, dataset: str = PUBLISHED_DATASET) -> Path:
+    """The published results of ``profile`` on ``dataset``, which one notebook reads of the
+    others'; also inside a kernel of ``reports.execute``, whose own outputs are staged
+    elsewhere until it succeeds (it names the published root in ``$BLOODSSL_PUBLISHED``)."""
+    return reports_for(profile, dataset, Path(os.environ.get(PUBLISHED_ENV, REPORTS))) / "results"
 
 
 def route(profile: str, dataset: str = PUBLISHED_DATASET) -> Path:

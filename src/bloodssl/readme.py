@@ -20,6 +20,7 @@ import pandas as pd
 
 from bloodssl import paths, results
 from bloodssl.core.io import atomic_path
+from bloodssl.studies import label_efficiency
 
 PUBLISHED = paths.PUBLISHED_PROFILE
 TIMINGS = "timings"
@@ -136,12 +137,14 @@ class Target:
     settings, model) the one with the best mean validation value over the most seeds
     counts, so the test split never picks the winner. A target on another ``split`` (the
     ``stream`` of images notebook 08 labels) reads that split's rows instead of test's; an
-    ``at_most`` target (a calibration error) is met at or below its goal."""
+    ``at_most`` target (a calibration error) is met at or below its goal. A target on the
+    label-efficiency curve pools the rows of ``stem`` and of the notebooks in ``pooled``,
+    at any ``label_fraction`` (None) with at most ``max_labels`` labels."""
 
     stem: str
     claim: str
     goal: float
-    label_fraction: float
+    label_fraction: float | None
     method: str = ""
     model: str = ""
     metric: str = "accuracy"
@@ -150,11 +153,17 @@ class Target:
     n_labels: int | None = None
     split: str = "test"
     at_most: bool = False
+    pooled: tuple[str, ...] = ()
+    max_labels: int | None = None
 
     def rows(self, table: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``table`` this target is about."""
         table = results.final(table) if self.round is None else table[table["round"] == self.round]
-        keep = (table["metric"] == self.metric) & (table["label_fraction"] == self.label_fraction)
+        keep = table["metric"] == self.metric
+        if self.label_fraction is not None:
+            keep &= table["label_fraction"] == self.label_fraction
+        if self.max_labels is not None:
+            keep &= table["n_labels"] <= self.max_labels
         for column in ("method", "model"):
             if getattr(self, column):
                 keep &= table[column] == getattr(self, column)
@@ -165,6 +174,10 @@ class Target:
         return table[keep]
 
 
+#: the label-efficiency targets: (share of the labels, BloodMNIST's nested subset at that share, goal); the
+#: SSL+AL loop's 119 + 120 = 239 labels count at 2 %
+LABEL_TARGETS = (("1 %", 119, 0.92), ("2 %", 241, 0.95), ("5 %", 597, 0.965))
+
 TARGETS = (
     Target("01_data_and_baseline", "supervised CNN, 100 % labels, test accuracy", 0.965, 1.0, "supervised", "cnn"),
     Target("02_embeddings_and_clustering", "KMeans on SimCLR embeddings, test ARI", 0.40, 0.0, "kmeans", "simclr",
@@ -174,6 +187,8 @@ TARGETS = (
     Target("04_pseudo_labelling", "best pseudo-labelling method at 1 % labels, test accuracy", 0.92, 0.01),
     Target("05_ssl_active_learning", "SSL+AL from 1 % to 2 % labels (119 + 120), test accuracy", 0.96, 0.01,
            "ssl_al", params=(("strategy", "least_confidence"),), n_labels=239),
+    *(Target("06_label_efficiency", f"best method with at most {labels} labels ({share}), test accuracy", goal, None,
+             pooled=label_efficiency.SOURCES[:-1], max_labels=labels) for share, labels, goal in LABEL_TARGETS),
     Target("07_architectures_and_robustness", "best 28 px model, 100 % labels, test accuracy", 0.98, 1.0,
            "supervised"),
     Target("07_architectures_and_robustness", "default CNN's test ECE after temperature scaling", 0.02, 1.0,
@@ -206,15 +221,18 @@ def target_table(
                "method": "", "seeds": "", "measured": "", "met": "no results yet"}  # fmt: skip
         csv = results_dir / f"{target.stem}.csv"
         if csv.is_file():
-            chosen = target.rows(read(csv))
-            summary = results.summarize(chosen, by=("method", "params", "model", "split"))
+            found = [results_dir / f"{stem}.csv" for stem in (target.stem, *target.pooled)]
+            chosen = pd.concat([target.rows(read(f)).assign(stem=f.stem) for f in found if f.is_file()])
+            candidate = ["stem", "method", "params", "model"]
+            summary = results.summarize(chosen, by=(*candidate, "split"))
             row["met"] = "no matching results"
             if len(summary):
                 best = results.best_on_validation(summary)
-                same = (summary[["method", "params", "model"]] == best[["method", "params", "model"]]).all(axis=1)
+                same = (summary[candidate] == best[candidate]).all(axis=1)
                 test = summary[same & (summary["split"] == target.split)].iloc[0]
                 settings = results.params_text(test["params"])
-                row.update(method=f"{test['method']} ({test['model']}{', ' + settings if settings else ''})",
+                where = f" in {test['stem']}" if target.pooled else ""
+                row.update(method=f"{test['method']} ({test['model']}{', ' + settings if settings else ''}){where}",
                            seeds=int(test["n"]),
                            measured=results.mean_std(test.to_frame().T, scale=scale, digits=digits).iloc[0],
                            met="yes" if (test["mean"] <= target.goal if target.at_most else test["mean"] >= target.goal)
@@ -276,6 +294,11 @@ def notebook_tables(source: Source, read: Reader = results.read) -> list[str]:
     """One table per notebook of ``source`` (and the cost of its training-only runs), then its run times."""
     parts = []
     relative = source.results_dir.relative_to(paths.ROOT) if source.results_dir.is_relative_to(paths.ROOT) else None
+    points = label_efficiency.curve(label_efficiency.gather({source.name: source.results_dir}, read=read))
+    if len(points):
+        parts += ["\n**The label-efficiency curve** (notebook 06; test accuracy in %, at each number of labels the "
+                  "setting with the best validation accuracy among the notebooks' runs of that method)\n",
+                  markdown_table(label_efficiency.curve_table(points).drop(columns="source"))]  # fmt: skip
     for csv in sorted(source.results_dir.glob("[0-9][0-9]_*.csv")):
         table = read(csv)
         parts += [f"\n**{csv.stem}** (test split; `{relative / csv.name if relative else csv.name}`)\n",

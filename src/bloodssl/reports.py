@@ -66,7 +66,8 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
         try:
             # progress bars would freeze at 0 % in the saved report, so the kernel gets none; figures are
             # drawn inline whatever backend the caller's environment names (MPLBACKEND=Agg would drop them)
-            kernel_env = {"TQDM_DISABLE": "1", "MPLBACKEND": INLINE_BACKEND, "BLOODSSL_REPORTS": str(staging)}
+            kernel_env = {"TQDM_DISABLE": "1", "MPLBACKEND": INLINE_BACKEND, "BLOODSSL_REPORTS": str(staging),
+                          paths.PUBLISHED_ENV: str(paths.REPORTS)}  # fmt: skip
             with mock.patch.dict(os.environ, kernel_env):
                 papermill.execute_notebook(
                     str(notebook), str(executed), parameters={"profile": profile, **parameters},

@@ -18,6 +18,7 @@ MODULES = {
     "03_label_propagation": "label_propagation",
     "04_pseudo_labelling": "pseudo_labelling",
     "05_ssl_active_learning": "ssl_active_learning",
+    "06_label_efficiency": "label_efficiency",
     "07_architectures_and_robustness": "architectures",
     "08_scaling_and_cost": "scaling",
 }

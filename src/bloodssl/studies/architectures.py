@@ -119,7 +119,7 @@ def reliability_tables(probabilities: Mapping[str, np.ndarray], labels: np.ndarr
     return {name: reliability(proba, labels) for name, proba in probabilities.items()}
 
 
-def test_subset(test: Split, plan: Plan, seed: int) -> Split:
+def corruption_subset(test: Split, plan: Plan, seed: int) -> Split:
     """``plan.corrupted_images`` test images drawn at random with ``seed`` (kept in split
     order; all of them when None), on which the corruptions are measured."""
     if plan.corrupted_images is None or plan.corrupted_images >= len(test):
@@ -139,12 +139,12 @@ def corrupted(images: np.ndarray, severities: Sequence[int], flag: str, seed: in
 
 def robustness(classifier: CNNClassifier, test: Split, plan: Plan, keys: Mapping, class_names: Sequence[str],
                flag: str = "bloodmnist", progress: bool = True) -> tuple[list[dict], list, dict]:  # fmt: skip
-    """The classifier (no TTA) on ``test_subset`` clean (``corruption`` none) and under every
+    """The classifier (no TTA) on ``corruption_subset`` clean (``corruption`` none) and under every
     corruption at each of ``plan.severities`` (params ``corruption`` and ``severity``, medmnistc's 0..4; split
     ``test_corrupted``), then per severity the mean accuracy over the corruptions and its drop
     from clean; returns the rows, their per-image predictions and the first image of each
     (corruption, severity) for a gallery."""
-    clean = test_subset(test, plan, keys["seed"])
+    clean = corruption_subset(test, plan, keys["seed"])
     rows, saved, examples, accuracy_of = [], [], {}, {}
     sets = [("none", 0, clean.images, 0.0), *corrupted(clean.images, plan.severities, flag, keys["seed"], progress)]
     for name, severity, images, corrupt_seconds in sets:

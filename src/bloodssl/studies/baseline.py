@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -47,12 +47,14 @@ class Run:
     classifier: CNNClassifier
     evaluations: dict[str, Evaluation]
     inference_images_per_second: float
+    #: settings that tell this run from others of the same method and fraction (how its labels were chosen)
+    params: dict = field(default_factory=dict)
 
     def rows(self, profile: str) -> list[dict]:
         """The run as tidy result rows (metrics per split, then speed)."""
         keys = dict(method=self.method, model=self.classifier.model, label_fraction=self.fraction,
                     n_labels=self.classifier.n_labels_, seed=self.seed,
-                    wall_seconds=self.classifier.fit_seconds_, profile=profile)  # fmt: skip
+                    wall_seconds=self.classifier.fit_seconds_, profile=profile, params=self.params)  # fmt: skip
         out = []
         for split, evaluation in self.evaluations.items():
             out += results.rows(evaluation.metrics, split=split, **keys)
@@ -66,7 +68,7 @@ class Run:
     def predictions(self, profile: str) -> list[predictions.Prediction]:
         """The per-image probabilities behind ``rows``, one per split."""
         keys = dict(method=self.method, model=self.classifier.model, label_fraction=self.fraction, seed=self.seed,
-                    profile=profile)  # fmt: skip
+                    profile=profile, params=self.params)  # fmt: skip
         return [predictions.of(evaluation, split, **keys) for split, evaluation in self.evaluations.items()]
 
 
@@ -115,13 +117,28 @@ def train_and_evaluate(
     test split is only predicted once, at the end."""
     classifier = fit_classifier(splits, fraction=fraction, seed=seed, stem=stem, profile=profile, method=method,
                                 **params)  # fmt: skip
+    return evaluated(classifier, splits, method=method, fraction=fraction, seed=seed, class_names=class_names)
+
+
+def evaluated(
+    classifier: CNNClassifier,
+    splits: Mapping[str, Split],
+    *,
+    method: str,
+    fraction: float,
+    seed: int,
+    class_names: Sequence[str] | None = None,
+    params: Mapping | None = None,
+) -> Run:
+    """A fitted ``classifier`` evaluated on val and test (the test split predicted once, at
+    the end), with its inference speed over both."""
     evaluations = {}
     start = time.perf_counter()
     for name in ("val", "test"):
         evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images), class_names)
     seconds = time.perf_counter() - start
     speed = (len(splits["val"]) + len(splits["test"])) / seconds
-    return Run(method, fraction, seed, classifier, evaluations, speed)
+    return Run(method, fraction, seed, classifier, evaluations, speed, dict(params or {}))
 
 
 def sweep(

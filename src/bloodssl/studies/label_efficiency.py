@@ -1,0 +1,286 @@
+"""What notebook 06 runs: the label-efficiency curve, test accuracy against the number of
+labelled images for every method, next to the published anchors (its plan per profile).
+
+The curve gathers the final results the other notebooks wrote (``gather``); this notebook
+adds what none of them runs: notebook 01's CNN recipe at every label fraction (and at
+SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), and the
+choice of which images to label from nothing (``choose_labels``). On every line each point
+is the method, model and setting that validation picks (``curve``), never test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from bloodssl import paths, results
+from bloodssl.active.strategies import get_strategy
+from bloodssl.core.checkpoints import checkpoint_path
+from bloodssl.data import Split
+from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods import embed
+from bloodssl.methods.supervised import CNNClassifier
+from bloodssl.studies import baseline
+from bloodssl.studies.embeddings import PLANS as EMBEDDING_PLANS
+
+STEM = "06_label_efficiency"
+#: the notebooks whose results the curve gathers, this one's included
+SOURCES = ("01_data_and_baseline", "03_label_propagation", "04_pseudo_labelling", "05_ssl_active_learning", STEM)
+#: each method, as the results name it, and its line on the curve (others, such as labelled_only or AL
+#: without pseudo-labels, are not drawn); notebook 05's "baseline" and "ssl" arms are its loop's supervised
+#: CNN and self-training
+CURVES = {"supervised": "supervised CNN", "baseline": "supervised CNN", "label_propagation": "graph propagation",
+          "label_spreading": "graph propagation", "self_training": "self-training", "ssl": "self-training",
+          "fixmatch": "FixMatch", "mean_teacher": "Mean Teacher", "flexmatch": "FlexMatch", "ssl_al": "SSL+AL",
+          "transfer": "ImageNet transfer"}  # fmt: skip
+#: how the images to label are chosen (``choose_labels``)
+SELECTIONS = ("stratified", "random", "typiclust")
+#: the published results the curve is drawn against (sources in its ``reference`` column)
+ANCHORS = Path(__file__).with_name("label_efficiency_anchors.csv")
+METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Notebook 06 at one profile.
+
+    ``fractions``: label fractions of notebook 01's CNN recipe (``cnn``, its plan at the
+    profile, so that 100 % is notebook 01's own checkpoint); ``shots``: labels per class
+    (SPARSE's points); ``selection_fractions``: where random and TypiClust labels are
+    compared with the stratified ones, TypiClust on notebook 02's SimCLR embeddings
+    (``simclr_epochs``); ``transfer_fractions``: where EfficientNet-Lite0 with ImageNet
+    weights is fine-tuned (``transfer``: its ``CNNClassifier`` parameters) at each learning rate
+    of ``transfer_lrs``.
+    """
+
+    fractions: tuple[float, ...]
+    shots: tuple[int, ...]
+    cnn: dict
+    selection_fractions: tuple[float, ...]
+    simclr_epochs: int
+    transfer_fractions: tuple[float, ...]
+    transfer: dict
+    transfer_lrs: tuple[float, ...]
+    #: the label fraction of the accuracy/compute frontier
+    frontier_fraction: float = 0.05
+
+
+def _plan(profile: str, **sizes) -> Plan:
+    shared = {"cnn": baseline.PLANS[profile].cnn, "simclr_epochs": EMBEDDING_PLANS[profile].simclr_epochs}
+    return Plan(**(shared | sizes))
+
+
+#: fine-tuning ImageNet weights (at 28 px: Lite0 upsamples nothing, its last map is one pixel), without test-time
+#: augmentation; its learning rate is the plan's ``transfer_lrs``
+TRANSFER = {"model": "efficientnet_lite0", "tta": "none"}
+
+PLANS: dict[str, Plan] = {
+    # smoke: every kind of run once, each a few seconds (two epochs of 1,024 images)
+    "smoke": _plan("smoke", cnn={"epochs": 2, "min_epoch_samples": 1024}, fractions=(0.25,), shots=(5,),
+                   selection_fractions=(0.25,), transfer_fractions=(0.25,), transfer_lrs=(0.03,),
+                   transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25),
+    # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
+    # CNN at 2 %, two label choices at 1 % and the transfer network at 1 % (two epochs of 2,048 images at ~130
+    # images/s) at one learning rate, the middle of the full profile's grid: about 6 minutes on 2 cores. 10-50 % are
+    # the full profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever
+    # the labels, so a larger subset is seen fewer times and scores lower (10 % below 1 % in a first run)
+    "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(),
+                     selection_fractions=(0.01,), transfer_fractions=(0.01,),
+                     transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048}, transfer_lrs=(0.03,)),
+    "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
+                  selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
+                  transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1)),
+}  # fmt: skip
+
+
+def choose_labels(selection: str, budget: int, labels: np.ndarray, embeddings: np.ndarray | None,
+                  seed: int) -> np.ndarray:  # fmt: skip
+    """Sorted indices of ``budget`` training images to label, from no labels at all.
+
+    ``stratified``: the same share of every class (``labelled_subset``; it needs the labels, so
+    it is what a curve assumes rather than what a person can do); ``random``: uniformly
+    at random, what a person can do; ``typiclust``: TypiClust's cold start on ``embeddings``
+    (self-supervised, so no label is used), the most typical image of each of ``budget`` clusters.
+    """
+    labels = np.asarray(labels)
+    if not 1 <= budget <= len(labels):
+        raise ValueError(f"budget must be between 1 and the {len(labels)} training images, got {budget}")
+    rng = np.random.default_rng(seed)
+    if selection == "stratified":
+        return labelled_subset(labels, fraction=budget / len(labels), seed=seed)
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
+    n_classes = int(labels.max()) + 1
+    uniform = np.full((len(labels), n_classes), 1 / n_classes)  # no model yet: every image equally uncertain
+    chosen = get_strategy(selection)(uniform, embeddings, np.arange(len(labels)), budget, rng)
+    return np.sort(chosen)
+
+
+def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, *, seed: int, checkpoint: Path,
+           **params) -> CNNClassifier:  # fmt: skip
+    """A ``CNNClassifier`` trained on the training images ``labelled`` only, its epoch selected on val."""
+    train, val = splits["train"], splits["val"]
+    classifier = CNNClassifier(seed=seed, checkpoint=checkpoint, progress=False, **params)
+    return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+
+
+def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> Path:
+    """Where notebook 01's recipe at ``fraction`` is checkpointed by the notebook that trains it
+    first: notebook 01 at 100 %, the few-label CNNs of notebooks 02 and 03
+    (``embed.few_label_cnn``, the same recipe) below it, so that their runs cost nothing here."""
+    stem = baseline.STEM if fraction == 1.0 else embed.CNN_STEM
+    return checkpoint_path(stem, "supervised", model, fraction, seed, profile)
+
+
+def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
+               class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
+    """Notebook 01's CNN at every fraction and shot count of ``plan`` (``recipe_checkpoint``:
+    its runs at 100 %, 5 % and 1 % come from notebooks 01-03) and the transfer network at
+    ``plan.transfer_fractions``, once per learning rate of ``plan.transfer_lrs`` (the curve
+    keeps the one validation picks)."""
+    train = splits["train"]
+    jobs = [("supervised", f, s, {}) for f in plan.fractions for s in seeds]
+    jobs += [("supervised", k, s, {"per_class": k}) for k in plan.shots for s in seeds]
+    jobs += [("transfer", f, s, {"lr": lr}) for f in plan.transfer_fractions for lr in plan.transfer_lrs for s in seeds]
+    runs = []
+    for method, size, seed, settings in tqdm(jobs, desc="curve", unit="run"):
+        if "per_class" in settings:
+            labelled = labelled_subset(train.labels, per_class=size, seed=seed)
+            fraction = round(len(labelled) / len(train), 4)
+        else:
+            labelled, fraction = labelled_subset(train.labels, fraction=size, seed=seed), size
+        params = {**plan.cnn} if method == "supervised" else {**plan.transfer, **settings}
+        model = params.get("model", "cnn")
+        if settings:
+            path = checkpoint_path(STEM, "-".join(f"{k}{v:g}" for k, v in settings.items()), model, fraction, seed,
+                                   profile)  # fmt: skip
+        else:
+            path = recipe_checkpoint(model, fraction, seed, profile)
+        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, **params)
+        runs.append(baseline.evaluated(classifier, splits, method=method, fraction=fraction, seed=seed,
+                                       class_names=class_names, params=settings))  # fmt: skip
+    return runs
+
+
+def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], embeddings: np.ndarray, *,
+                   profile: str, class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
+    """Notebook 01's CNN on labels chosen at random and by TypiClust (on ``embeddings`` of the
+    training images) at each of ``plan.selection_fractions``, as many as the stratified subset
+    holds; the stratified runs themselves are ``curve_runs``'."""
+    train = splits["train"]
+    jobs = [(f, selection, s) for f in plan.selection_fractions for selection in SELECTIONS[1:] for s in seeds]
+    runs = []
+    for fraction, selection, seed in tqdm(jobs, desc="label choices", unit="run"):
+        budget = len(labelled_subset(train.labels, fraction=fraction, seed=seed))
+        labelled = choose_labels(selection, budget, train.labels, embeddings, seed)
+        path = checkpoint_path(STEM, f"{selection}-labels", "cnn", fraction, seed, profile)
+        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, **plan.cnn)
+        runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
+                                       class_names=class_names, params={"labels": selection}))  # fmt: skip
+    return runs
+
+
+def classes_covered(labels: np.ndarray, chosen: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Per selection, how many of the classes its labelled images cover and the share of the
+    rarest class among them (a cold start that misses a class cannot learn it)."""
+    n_classes = int(np.max(labels)) + 1
+    rows = []
+    for name, indices in chosen.items():
+        counts = np.bincount(labels[indices], minlength=n_classes)
+        rows.append({"labels": name, "images": len(indices), "classes covered": int((counts > 0).sum()),
+                     "fewest per class": int(counts.min()), "most per class": int(counts.max())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def gather(results_dirs: Mapping[str, Path], stems: Iterable[str] = SOURCES,
+           read: Callable[[Path], pd.DataFrame] = results.read) -> pd.DataFrame:  # fmt: skip
+    """The final val and test ``METRICS`` of every run on the curve (``CURVES``), from each
+    ``stems``' results in each of ``results_dirs`` (name -> folder; a missing file is
+    skipped), with columns ``curve``, ``source`` and ``stem``. Runs on labels that were not
+    stratified (the label-choice comparison) are left out: they are another question."""
+    tables = []
+    for source, folder in results_dirs.items():
+        for stem in stems:
+            csv = Path(folder) / f"{stem}.csv"
+            if not csv.is_file():
+                continue
+            table = results.final(read(csv))
+            keep = table["method"].isin(CURVES) & table["split"].isin(["val", "test"]) & table["metric"].isin(METRICS)
+            keep &= ~table["params"].map(lambda text: "labels" in json.loads(text))
+            tables.append(table[keep].assign(curve=table["method"].map(CURVES), source=source, stem=stem))
+    return (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=[*results.COLUMNS, "curve", "source", "stem"])
+    )
+
+
+def gather_for(profile: str, dataset: str) -> pd.DataFrame:
+    """``gather`` at ``profile``: this notebook's runs (``paths.RESULTS``, where its run writes),
+    the other notebooks' as published (``paths.published_results``) and, as source ``full``,
+    the full profile's published runs where there are any."""
+    others = [stem for stem in SOURCES if stem != STEM]
+    tables = [gather({profile: paths.RESULTS}, stems=[STEM]),
+              gather({profile: paths.published_results(profile, dataset)}, stems=others)]  # fmt: skip
+    if profile != "full":
+        tables.append(gather({"full": paths.published_results("full", dataset)}))
+    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
+
+
+def curve(gathered: pd.DataFrame) -> pd.DataFrame:
+    """One point per source, line and number of labels: the candidate (notebook, method, model,
+    settings) with the best mean validation accuracy over the most seeds, and its test
+    ``METRICS`` (mean, std, seeds) and mean wall time of a run in minutes."""
+    candidates = ["stem", "method", "model", "params"]
+    points = []
+    for (source, line, n_labels), group in gathered.groupby(["source", "curve", "n_labels"], sort=True):
+        accuracy = results.summarize(group[group["metric"] == "accuracy"], by=(*candidates, "split"))
+        best = results.best_on_validation(accuracy)
+        chosen = group[(group[candidates] == best[candidates]).all(axis=1) & (group["split"] == "test")]
+        for metric, rows in chosen.groupby("metric"):
+            points.append({"source": source, "curve": line, "n_labels": int(n_labels), **best[candidates].to_dict(),
+                           "label_fraction": rows["label_fraction"].iloc[0], "metric": metric,
+                           "mean": rows["value"].mean(), "std": rows["value"].std(), "n": len(rows),
+                           "minutes": rows["wall_seconds"].mean() / 60})  # fmt: skip
+    return pd.DataFrame(points)
+
+
+def curve_table(points: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """``curve``'s points of ``metric`` as a table: a row per line, a column per number of
+    labels, ``mean ± std`` in %."""
+    chosen = points[points["metric"] == metric].copy()
+    chosen["text"] = results.mean_std(chosen) if len(chosen) else []
+    wide = chosen.pivot_table(index=["source", "curve"], columns="n_labels", values="text", aggfunc="first")
+    wide.columns = [f"{n:,} labels" for n in wide.columns]
+    return wide.fillna("").reset_index()
+
+
+def anchors(path: Path = ANCHORS) -> pd.DataFrame:
+    """The published points (``ANCHORS``): method, labelled images, test accuracy (%),
+    resolution, pretraining and reference."""
+    table = pd.read_csv(path)
+    missing = {"source", "method", "n_labels", "accuracy", "image_size", "pretrained", "reference"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+    return table
+
+
+def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy of notebook 01's CNN per label choice and fraction (mean ± std in %): the
+    stratified rows are the curve's own runs (no ``labels`` setting)."""
+    table = results.expand_params(runs_table.reset_index(drop=True))
+    table = table[(table["method"] == "supervised") & (table["split"] == "test") & (table["metric"] == "accuracy")]
+    if "per_class" in table:
+        table = table[table["per_class"].isna()]
+    labels = table["labels"] if "labels" in table else pd.Series(np.nan, index=table.index)
+    table = table.assign(labels=labels.fillna("stratified"))
+    chosen = table[table["label_fraction"].isin(table.loc[table["labels"] != "stratified", "label_fraction"])]
+    summary = results.summarize(chosen, by=("label_fraction", "n_labels", "labels"))
+    summary["mean ± std (%)"] = results.mean_std(summary)
+    return summary[["label_fraction", "n_labels", "labels", "mean ± std (%)", "mean", "std", "n"]]

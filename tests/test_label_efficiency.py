@@ -1,0 +1,152 @@
+"""Notebook 06's pieces: the cold-start label choice, the curve gathered from other notebooks'
+results with each point picked on validation, the anchors file and the pooled README targets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import colour_coded
+
+from bloodssl import paths, readme, results
+from bloodssl.data import Split
+from bloodssl.methods import embed
+from bloodssl.studies import label_efficiency as study
+
+
+def blobs(sizes=(400, 40, 40, 40, 40, 40, 40, 40), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Eight well separated clusters, one ten times larger than the others (as BloodMNIST's
+    classes are imbalanced): embeddings and their cluster labels."""
+    rng = np.random.default_rng(seed)
+    centres = 10 * np.eye(len(sizes))
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    return centres[labels] + rng.normal(size=(len(labels), len(sizes))), labels
+
+
+def test_typiclust_labels_every_cluster_from_nothing_where_random_follows_the_imbalance():
+    embeddings, labels = blobs()
+
+    def covered(selection: str) -> list[int]:
+        picks = [study.choose_labels(selection, 8, labels, embeddings, seed=s) for s in range(10)]
+        assert all(len(np.unique(p)) == 8 for p in picks)
+        return [len(set(labels[p])) for p in picks]
+
+    # k-means from one start may split the big cluster once in a while: 8 of 8 clusters in most seeds
+    assert np.mean(covered("typiclust")) >= 7.8
+    # break: pick at random -> most of eight picks land in the big cluster (over half the images)
+    assert np.mean(covered("random")) < 6
+
+
+def test_stratified_labels_take_the_same_share_of_every_class():
+    _, labels = blobs()
+    chosen = study.choose_labels("stratified", 16, labels, None, seed=0)
+    assert np.bincount(labels[chosen], minlength=8).tolist() == [9, 1, 1, 1, 1, 1, 1, 1]  # 16/720 of each class
+
+
+@pytest.mark.parametrize("selection, budget, message", [("oracle", 8, "unknown selection"),
+                                                        ("random", 0, "budget must be"),
+                                                        ("random", 10_000, "budget must be")])  # fmt: skip
+def test_a_bad_label_choice_is_refused_with_the_choices(selection, budget, message):
+    embeddings, labels = blobs()
+    with pytest.raises(ValueError, match=message):
+        study.choose_labels(selection, budget, labels, embeddings, seed=0)
+
+
+def test_typiclust_without_embeddings_says_what_it_needs():
+    _, labels = blobs()
+    with pytest.raises(ValueError, match="needs embeddings"):
+        study.choose_labels("typiclust", 8, labels, None, seed=0)
+
+
+def write(folder, stem: str, runs: dict, n_labels: int = 100, fraction: float = 0.01, params=None) -> None:
+    """A results file of ``stem``: per method, its val and test accuracy over two seeds."""
+    records = []
+    for method, (val, test) in runs.items():
+        for seed in (0, 1):
+            keys = dict(method=method, model="cnn", label_fraction=fraction, n_labels=n_labels, seed=seed,
+                        wall_seconds=60.0, profile="default", params=params)  # fmt: skip
+            records += results.rows({"accuracy": val + seed / 100}, split="val", **keys)
+            records += results.rows({"accuracy": test + seed / 100}, split="test", **keys)
+    results.save(records, stem, results_dir=folder)
+
+
+def test_the_curve_keeps_at_each_label_count_the_candidate_validation_picks(tmp_path):
+    # FixMatch in 04 wins on test, its run in 05 on val: the curve must show 05's, whatever test says
+    write(tmp_path, "04_pseudo_labelling", {"fixmatch": (0.80, 0.95), "supervised": (0.70, 0.70)})
+    write(tmp_path, "05_ssl_active_learning", {"fixmatch": (0.90, 0.85), "al": (0.99, 0.99)})
+    write(tmp_path, study.STEM, {"supervised": (0.99, 0.99)}, params={"labels": "typiclust"})  # another question
+    points = study.curve(study.gather({"default": tmp_path}))
+    accuracy = points.set_index("curve")
+    assert set(accuracy.index) == {"FixMatch", "supervised CNN"}  # AL alone and the label choices are not lines
+    assert accuracy.loc["FixMatch", "stem"] == "05_ssl_active_learning"
+    assert accuracy.loc["FixMatch", "mean"] == pytest.approx(0.855) and accuracy.loc["FixMatch", "n"] == 2
+    assert accuracy.loc["FixMatch", "minutes"] == pytest.approx(1.0)
+    table = study.curve_table(points)
+    assert table.columns.tolist() == ["source", "curve", "100 labels"]
+    assert table.set_index("curve").loc["supervised CNN", "100 labels"] == "70.50 ± 0.71"
+
+
+def test_gather_skips_notebooks_without_results(tmp_path):
+    assert study.curve(study.gather({"default": tmp_path})).empty
+
+
+def test_the_label_choice_table_puts_the_curve_runs_beside_the_chosen_labels(tmp_path):
+    write(tmp_path, study.STEM, {"supervised": (0.8, 0.8)})
+    write(tmp_path / "x", study.STEM, {"supervised": (0.9, 0.9)}, params={"labels": "typiclust"})
+    write(tmp_path / "y", study.STEM, {"supervised": (0.5, 0.5)}, fraction=0.05, n_labels=500)  # no other choice
+    table = pd.concat([results.load(study.STEM, folder) for folder in (tmp_path, tmp_path / "x", tmp_path / "y")])
+    chosen = study.selection_table(table).set_index("labels")
+    assert set(chosen.index) == {"stratified", "typiclust"}
+    assert chosen.loc["typiclust", "mean ± std (%)"] == "90.50 ± 0.71"
+
+
+def test_the_anchors_are_cited_and_within_range(tmp_path):
+    anchors = study.anchors()
+    assert anchors["reference"].str.len().gt(10).all() and anchors["accuracy"].between(50, 100).all()
+    assert {"SPARSE", "MedMNIST v2", "MedMNIST+", "starting repository"} <= set(anchors["source"])
+    assert set(anchors.loc[anchors["source"] == "SPARSE", "n_labels"]) == {40, 80, 160, 400}  # 5-50 per class
+    anchors.drop(columns="reference").to_csv(tmp_path / "anchors.csv", index=False)
+    with pytest.raises(ValueError, match="reference"):
+        study.anchors(tmp_path / "anchors.csv")
+
+
+def test_a_pooled_target_picks_across_notebooks_on_validation_within_its_labels(tmp_path):
+    write(tmp_path, "04_pseudo_labelling", {"fixmatch": (0.80, 0.97)}, n_labels=119)
+    write(tmp_path, "05_ssl_active_learning", {"ssl_al": (0.90, 0.93)}, n_labels=239)
+    write(tmp_path, study.STEM, {"supervised": (0.75, 0.99)}, n_labels=119)  # best on test, not on val
+    pooled = ("04_pseudo_labelling", "05_ssl_active_learning")
+    targets = [readme.Target(study.STEM, "1 %", 0.92, None, pooled=pooled, max_labels=119),
+               readme.Target(study.STEM, "2 %", 0.92, None, pooled=pooled, max_labels=241)]  # fmt: skip
+    table = readme.target_table(tmp_path, targets)
+    picked = ["fixmatch (cnn) in 04_pseudo_labelling", "ssl_al (cnn) in 05_ssl_active_learning"]
+    assert table["method"].tolist() == picked
+    assert table["met"].tolist() == ["yes", "yes"] and table["measured"].tolist()[1] == "93.50 ± 0.71"
+
+
+def test_the_curve_reuses_the_few_label_cnn_that_notebooks_02_and_03_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(16)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    trained = embed.few_label_cnn(splits, fraction=0.25, seed=0, profile="smoke", **params)
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=())
+    (run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
+    # break: checkpoint the curve's runs elsewhere -> it trains the same CNN again (minutes a run at default)
+    assert run.classifier.fit_seconds_ == trained.fit_seconds_
+    assert (run.fraction, run.params, run.classifier.n_labels_) == (0.25, {}, trained.n_labels_)
+
+
+def test_a_notebook_run_reads_the_others_published_results_beside_its_own_staged_ones(tmp_path, monkeypatch):
+    # break: read the other notebooks from paths.RESULTS -> under `make reports` (a staging folder) the curve
+    # holds notebook 06's own runs only
+    published, staged = tmp_path / "reports", tmp_path / "staging"
+    write(published / "results", "04_pseudo_labelling", {"fixmatch": (0.8, 0.8)})
+    write(published / "full" / "results", "04_pseudo_labelling", {"fixmatch": (0.9, 0.9)})
+    write(staged, study.STEM, {"supervised": (0.7, 0.7)})
+    monkeypatch.setenv(paths.PUBLISHED_ENV, str(published))
+    monkeypatch.setattr(paths, "RESULTS", staged)
+    points = study.curve(study.gather_for("default", "bloodmnist"))
+    found = {(row.source, row.curve, round(row.mean, 3)) for row in points.itertuples()}
+    assert found == {("default", "FixMatch", 0.805), ("full", "FixMatch", 0.905), ("default", "supervised CNN", 0.705)}
