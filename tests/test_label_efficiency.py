@@ -120,7 +120,7 @@ def test_a_pooled_target_picks_across_notebooks_on_validation_within_its_labels(
     targets = [readme.Target(study.STEM, "1 %", 0.92, None, pooled=pooled, max_labels=119),
                readme.Target(study.STEM, "2 %", 0.92, None, pooled=pooled, max_labels=241)]  # fmt: skip
     table = readme.target_table(tmp_path, targets)
-    picked = ["fixmatch (cnn) in 04_pseudo_labelling", "ssl_al (cnn) in 05_ssl_active_learning"]
+    picked = ["fixmatch (cnn) in 04_pseudo_labelling, 119 labels", "ssl_al (cnn) in 05_ssl_active_learning, 239 labels"]
     assert table["method"].tolist() == picked
     assert table["met"].tolist() == ["yes", "yes"] and table["measured"].tolist()[1] == "93.50 ± 0.71"
 
@@ -150,3 +150,26 @@ def test_a_notebook_run_reads_the_others_published_results_beside_its_own_staged
     points = study.curve(study.gather_for("default", "bloodmnist"))
     found = {(row.source, row.curve, round(row.mean, 3)) for row in points.itertuples()}
     assert found == {("default", "FixMatch", 0.805), ("full", "FixMatch", 0.905), ("default", "supervised CNN", 0.705)}
+
+
+def test_a_pooled_target_compares_runs_at_one_number_of_labels_and_skips_those_without_test_rows(tmp_path):
+    # break: merge a method's runs at 119 and 241 labels into one candidate -> it wins on its seed count (4), not on
+    # validation, and its "measured" mixes two label counts
+    write(tmp_path, study.STEM, {"supervised": (0.70, 0.70)}, n_labels=119)
+    write(tmp_path / "more", study.STEM, {"supervised": (0.72, 0.72)}, fraction=0.02, n_labels=241)
+    write(tmp_path, "05_ssl_active_learning", {"ssl_al": (0.90, 0.91)}, n_labels=239)
+    both = pd.concat([results.load(study.STEM, tmp_path), results.load(study.STEM, tmp_path / "more")])
+    results.save(both, study.STEM, results_dir=tmp_path)
+    val_only = results.load("05_ssl_active_learning", tmp_path)
+    val_only = val_only[val_only["split"] == "val"].assign(method="al", value=0.99)  # best on val, never tested
+    results.save(pd.concat([results.load("05_ssl_active_learning", tmp_path), val_only]), "05_ssl_active_learning",
+                 results_dir=tmp_path)  # fmt: skip
+    target = readme.Target(study.STEM, "2 %", 0.95, None, pooled=("05_ssl_active_learning",), max_labels=241)
+    (row,) = readme.target_table(tmp_path, [target]).to_dict("records")
+    assert row["method"] == "ssl_al (cnn) in 05_ssl_active_learning, 239 labels"
+    assert (row["seeds"], row["measured"], row["met"]) == (2, "91.50 ± 0.71", "no")
+
+
+def test_an_empty_curve_still_has_its_columns():
+    points = study.curve(study.gather({}))
+    assert list(points.columns) == study.POINT_COLUMNS and study.curve_table(points).empty

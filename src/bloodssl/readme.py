@@ -139,7 +139,9 @@ class Target:
     ``stream`` of images notebook 08 labels) reads that split's rows instead of test's; an
     ``at_most`` target (a calibration error) is met at or below its goal. A target on the
     label-efficiency curve pools the rows of ``stem`` and of the notebooks in ``pooled``,
-    at any ``label_fraction`` (None) with at most ``max_labels`` labels."""
+    at any ``label_fraction`` (None) with at most ``max_labels`` labels; a candidate is then a
+    notebook's method, model and settings at one number of labels, and runs on labels chosen
+    at random or by TypiClust count as well as the stratified ones (the curve draws only those)."""
 
     stem: str
     claim: str
@@ -188,7 +190,7 @@ TARGETS = (
     Target("05_ssl_active_learning", "SSL+AL from 1 % to 2 % labels (119 + 120), test accuracy", 0.96, 0.01,
            "ssl_al", params=(("strategy", "least_confidence"),), n_labels=239),
     *(Target("06_label_efficiency", f"best method with at most {labels} labels ({share}), test accuracy", goal, None,
-             pooled=label_efficiency.SOURCES[:-1], max_labels=labels) for share, labels, goal in LABEL_TARGETS),
+             pooled=label_efficiency.OTHER_SOURCES, max_labels=labels) for share, labels, goal in LABEL_TARGETS),
     Target("07_architectures_and_robustness", "best 28 px model, 100 % labels, test accuracy", 0.98, 1.0,
            "supervised"),
     Target("07_architectures_and_robustness", "default CNN's test ECE after temperature scaling", 0.02, 1.0,
@@ -223,15 +225,18 @@ def target_table(
         if csv.is_file():
             found = [results_dir / f"{stem}.csv" for stem in (target.stem, *target.pooled)]
             chosen = pd.concat([target.rows(read(f)).assign(stem=f.stem) for f in found if f.is_file()])
-            candidate = ["stem", "method", "params", "model"]
+            candidate = ["stem", "method", "params", "model", "label_fraction", "n_labels"]
             summary = results.summarize(chosen, by=(*candidate, "split"))
+            measured = summary["split"] == target.split  # a candidate without rows on it cannot be scored
+            summary = summary[summary[candidate].apply(tuple, axis=1).isin(summary.loc[measured, candidate]
+                                                                           .apply(tuple, axis=1))]  # fmt: skip
             row["met"] = "no matching results"
             if len(summary):
                 best = results.best_on_validation(summary)
                 same = (summary[candidate] == best[candidate]).all(axis=1)
                 test = summary[same & (summary["split"] == target.split)].iloc[0]
                 settings = results.params_text(test["params"])
-                where = f" in {test['stem']}" if target.pooled else ""
+                where = f" in {test['stem']}, {test['n_labels']:,.0f} labels" if target.pooled else ""
                 row.update(method=f"{test['method']} ({test['model']}{', ' + settings if settings else ''}){where}",
                            seeds=int(test["n"]),
                            measured=results.mean_std(test.to_frame().T, scale=scale, digits=digits).iloc[0],

@@ -47,7 +47,8 @@ class Run:
     classifier: CNNClassifier
     evaluations: dict[str, Evaluation]
     inference_images_per_second: float
-    #: settings that tell this run from others of the same method and fraction (how its labels were chosen)
+    #: settings that tell this run from others of the same method and fraction (how its labels were chosen,
+    #: labels per class, a learning rate)
     params: dict = field(default_factory=dict)
 
     def rows(self, profile: str) -> list[dict]:

@@ -32,6 +32,7 @@ from bloodssl.studies.embeddings import PLANS as EMBEDDING_PLANS
 STEM = "06_label_efficiency"
 #: the notebooks whose results the curve gathers, this one's included
 SOURCES = ("01_data_and_baseline", "03_label_propagation", "04_pseudo_labelling", "05_ssl_active_learning", STEM)
+OTHER_SOURCES = tuple(stem for stem in SOURCES if stem != STEM)
 #: each method, as the results name it, and its line on the curve (others, such as labelled_only or AL
 #: without pseudo-labels, are not drawn); notebook 05's "baseline" and "ssl" arms are its loop's supervised
 #: CNN and self-training
@@ -50,8 +51,8 @@ METRICS = ("accuracy", "macro_f1")
 class Plan:
     """Notebook 06 at one profile.
 
-    ``fractions``: label fractions of notebook 01's CNN recipe (``cnn``, its plan at the
-    profile, so that 100 % is notebook 01's own checkpoint); ``shots``: labels per class
+    ``fractions``: label fractions of notebook 01's CNN recipe (``cnn``: its plan at the
+    profile, whose checkpoints notebooks 01-03 share; smoke's is smaller); ``shots``: labels per class
     (SPARSE's points); ``selection_fractions``: where random and TypiClust labels are
     compared with the stratified ones, TypiClust on notebook 02's SimCLR embeddings
     (``simclr_epochs``); ``transfer_fractions``: where EfficientNet-Lite0 with ImageNet
@@ -69,6 +70,9 @@ class Plan:
     transfer_lrs: tuple[float, ...]
     #: the label fraction of the accuracy/compute frontier
     frontier_fraction: float = 0.05
+    #: the CNNs' test-time augmentation (not part of a checkpoint: the shared ones are evaluated with it); eight
+    #: dihedral views made the evaluation of a run cost more than its training at the default profile
+    tta: str = "none"
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -86,13 +90,13 @@ PLANS: dict[str, Plan] = {
                    selection_fractions=(0.25,), transfer_fractions=(0.25,), transfer_lrs=(0.03,),
                    transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
-    # CNN at 2 %, two label choices at 1 % and the transfer network at 1 % (two epochs of 2,048 images at ~130
-    # images/s) at one learning rate, the middle of the full profile's grid: about 6 minutes on 2 cores. 10-50 % are
-    # the full profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever
-    # the labels, so a larger subset is seen fewer times and scores lower (10 % below 1 % in a first run)
-    "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(),
-                     selection_fractions=(0.01,), transfer_fractions=(0.01,),
-                     transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048}, transfer_lrs=(0.03,)),
+    # CNN at 2 % and on random and TypiClust labels at 1 %: about 4 minutes on 2 cores. 10-50 % are the full
+    # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
+    # labels, so a larger subset is seen fewer times and can score lower than a smaller one. So is the
+    # transfer network: fine-tuning EfficientNet-Lite0 trains at about a fifth of the CNN's images/s (notebook 07)
+    "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
+                     transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
+                     transfer_lrs=(0.03,)),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
                   transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1)),
@@ -103,7 +107,8 @@ def choose_labels(selection: str, budget: int, labels: np.ndarray, embeddings: n
                   seed: int) -> np.ndarray:  # fmt: skip
     """Sorted indices of ``budget`` training images to label, from no labels at all.
 
-    ``stratified``: the same share of every class (``labelled_subset``; it needs the labels, so
+    ``stratified``: the share ``budget / len(labels)`` of every class (``labelled_subset``: rounded
+    per class, at least one each, so a few more or fewer than ``budget``; it needs the labels, so
     it is what a curve assumes rather than what a person can do); ``random``: uniformly
     at random, what a person can do; ``typiclust``: TypiClust's cold start on ``embeddings``
     (self-supervised, so no label is used), the most typical image of each of ``budget`` clusters.
@@ -131,9 +136,9 @@ def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, *, seed: int, chec
 
 
 def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> Path:
-    """Where notebook 01's recipe at ``fraction`` is checkpointed by the notebook that trains it
-    first: notebook 01 at 100 %, the few-label CNNs of notebooks 02 and 03
-    (``embed.few_label_cnn``, the same recipe) below it, so that their runs cost nothing here."""
+    """Where notebook 01's recipe at ``fraction`` is checkpointed: notebook 01's at 100 %, below it
+    beside the few-label CNNs of notebooks 02 and 03 (``embed.few_label_cnn``, the same recipe),
+    so that the runs those notebooks made (1 and 5 % at the default profile) cost nothing here."""
     stem = baseline.STEM if fraction == 1.0 else embed.CNN_STEM
     return checkpoint_path(stem, "supervised", model, fraction, seed, profile)
 
@@ -155,7 +160,7 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
             fraction = round(len(labelled) / len(train), 4)
         else:
             labelled, fraction = labelled_subset(train.labels, fraction=size, seed=seed), size
-        params = {**plan.cnn} if method == "supervised" else {**plan.transfer, **settings}
+        params = {**plan.cnn, "tta": plan.tta} if method == "supervised" else {**plan.transfer, **settings}
         model = params.get("model", "cnn")
         if settings:
             path = checkpoint_path(STEM, "-".join(f"{k}{v:g}" for k, v in settings.items()), model, fraction, seed,
@@ -180,15 +185,15 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
         budget = len(labelled_subset(train.labels, fraction=fraction, seed=seed))
         labelled = choose_labels(selection, budget, train.labels, embeddings, seed)
         path = checkpoint_path(STEM, f"{selection}-labels", "cnn", fraction, seed, profile)
-        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, **plan.cnn)
+        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, tta=plan.tta, **plan.cnn)
         runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
                                        class_names=class_names, params={"labels": selection}))  # fmt: skip
     return runs
 
 
 def classes_covered(labels: np.ndarray, chosen: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Per selection, how many of the classes its labelled images cover and the share of the
-    rarest class among them (a cold start that misses a class cannot learn it)."""
+    """Per selection, how many of the classes its labelled images cover and the fewest and most
+    images of one class among them (a cold start that misses a class cannot learn it)."""
     n_classes = int(np.max(labels)) + 1
     rows = []
     for name, indices in chosen.items():
@@ -225,12 +230,16 @@ def gather_for(profile: str, dataset: str) -> pd.DataFrame:
     """``gather`` at ``profile``: this notebook's runs (``paths.RESULTS``, where its run writes),
     the other notebooks' as published (``paths.published_results``) and, as source ``full``,
     the full profile's published runs where there are any."""
-    others = [stem for stem in SOURCES if stem != STEM]
     tables = [gather({profile: paths.RESULTS}, stems=[STEM]),
-              gather({profile: paths.published_results(profile, dataset)}, stems=others)]  # fmt: skip
+              gather({profile: paths.published_results(profile, dataset)}, stems=OTHER_SOURCES)]  # fmt: skip
     if profile != "full":
         tables.append(gather({"full": paths.published_results("full", dataset)}))
     return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
+
+
+#: the columns of ``curve``'s points
+POINT_COLUMNS = ["source", "curve", "n_labels", "stem", "method", "model", "params", "label_fraction", "metric", "mean",
+                 "std", "n", "minutes"]  # fmt: skip
 
 
 def curve(gathered: pd.DataFrame) -> pd.DataFrame:
@@ -248,7 +257,7 @@ def curve(gathered: pd.DataFrame) -> pd.DataFrame:
                            "label_fraction": rows["label_fraction"].iloc[0], "metric": metric,
                            "mean": rows["value"].mean(), "std": rows["value"].std(), "n": len(rows),
                            "minutes": rows["wall_seconds"].mean() / 60})  # fmt: skip
-    return pd.DataFrame(points)
+    return pd.DataFrame(points, columns=POINT_COLUMNS)
 
 
 def curve_table(points: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -282,5 +291,5 @@ def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(labels=labels.fillna("stratified"))
     chosen = table[table["label_fraction"].isin(table.loc[table["labels"] != "stratified", "label_fraction"])]
     summary = results.summarize(chosen, by=("label_fraction", "n_labels", "labels"))
-    summary["mean ± std (%)"] = results.mean_std(summary)
+    summary["mean ± std (%)"] = results.mean_std(summary) if len(summary) else []
     return summary[["label_fraction", "n_labels", "labels", "mean ± std (%)", "mean", "std", "n"]]
