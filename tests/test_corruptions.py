@@ -77,3 +77,22 @@ def test_bad_input_names_the_problem(cells):
         corruptions.corrupt(cells.astype(np.float32), "bubble", 0)
     with pytest.raises(ValueError, match="medmnistc defines no corruptions for 'organmnist3d'"):
         corruptions.corruptions("organmnist3d")
+
+
+@needs_real_data
+def test_the_training_copy_gives_each_cell_the_corruption_it_drew_and_is_seeded():
+    cells = data.load_split("test").images[:66]
+    copy, chosen = corruptions.augmented(cells, seed=3)
+    names = list(BLOOD)
+    assert copy.shape == cells.shape and copy.dtype == np.uint8
+    assert set(chosen) == set(range(len(names)))  # 66 draws cover all eleven
+    brightness = copy.astype(float).mean((1, 2, 3)) - cells.astype(float).mean((1, 2, 3))
+    assert (brightness[chosen == names.index("brightness_up")] > 0).all()
+    assert (brightness[chosen == names.index("brightness_down")] < 0).all()
+    spread = copy.astype(float).std((1, 2, 3)) - cells.astype(float).std((1, 2, 3))
+    assert (spread[chosen == names.index("contrast_down")] < 0).all()
+    again, drawn_again = corruptions.augmented(cells, seed=3)
+    assert np.array_equal(copy, again) and np.array_equal(chosen, drawn_again)
+    assert not np.array_equal(corruptions.augmented(cells, seed=4)[0], copy)
+    with pytest.raises(ValueError, match="must be uint8"):
+        corruptions.augmented(cells.astype(np.float32))

@@ -44,8 +44,8 @@ EXPECTED = {
         above=[("supervised", "accuracy", 2 * CHANCE)]),
     "07_architectures_and_robustness": dict(
         methods={"supervised"}, splits={"train", "val", "test", "test_corrupted", "test_deduplicated"},
-        metrics={"accuracy", "ece", "ece_uncalibrated", "mean_corrupted_accuracy", "mflops_per_image",
-                 "inference_images_per_second"},
+        metrics={"accuracy", "accuracy_change", "ece", "ece_uncalibrated", "mean_corrupted_accuracy",
+                 "mflops_per_image", "inference_images_per_second"},
         above=[("supervised", "accuracy", 2 * CHANCE)]),
     "08_scaling_and_cost": dict(
         methods={"supervised"}, splits={"val", "test", "stream"},

@@ -109,12 +109,21 @@ def test_class_weighted_loss_trains_and_changes_the_training():
         ({"tta": "flips"}, "unknown tta 'flips'"),
         ({"class_weight": "inverse"}, "class_weight must be None or 'balanced'"),
         ({"epochs": 0}, "epochs and batch_size must be positive"),
+        ({"augment": "fog"}, "augment must be True, False or one of none, geometric, cell"),
     ],
 )
 def test_bad_parameters_are_named(params, message):
     X, y = colour_coded(2)
     with pytest.raises(ValueError, match=message):
         CNNClassifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("augment", ["mixup", "augmix"])
+def test_a_soft_label_and_a_torchvision_recipe_train_as_well_as_the_cell_recipe(augment):
+    X, y = colour_coded()
+    X_val, y_val = colour_coded(8, seed=1)
+    clf = CNNClassifier(**FAST, augment=augment).fit(X, y, eval_set=(X_val, y_val))
+    assert clf.score(X_val, y_val) >= 0.9
 
 
 def test_bad_inputs_are_named():

@@ -26,7 +26,8 @@ from bloodssl.core.prediction import TTA_MODES
 from bloodssl.core.schedules import SCHEDULES, lr_factor, set_threads
 from bloodssl.core.validation import as_images, as_labels, check_fitted, infer_n_classes, warn_missing_classes
 from bloodssl.data import to_tensor
-from bloodssl.data.augment import CellAugment, dihedral
+from bloodssl.data.augment import dihedral
+from bloodssl.data.recipes import RECIPES, TrainingAugment
 from bloodssl.methods.registry import register
 from bloodssl.models import build_model
 
@@ -39,7 +40,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     ``class_weight='balanced'`` weights the cross-entropy by inverse class frequency of
     the labelled images. ``min_epoch_samples`` lets an epoch of a tiny labelled set draw
     several shuffled passes, so a 1 % subset still gets enough optimiser steps.
-    ``tta='dihedral'`` averages predictions over the eight flips/rotations.
+    ``tta='dihedral'`` averages predictions over the eight flips/rotations. ``augment`` is the
+    training augmentation: True is notebook 01's (``data.recipes``' ``cell``), False none, a
+    name of ``data.recipes.RECIPES`` another (RandAugment, AugMix, MixUp, ...).
     ``warm_start=True`` makes a second ``fit`` start from the current weights (and keep
     their normalisation statistics) instead of a fresh network, as in scikit-learn; a
     self-training round can then fine-tune for a few epochs instead of retraining.
@@ -56,7 +59,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         label_smoothing: float = 0.1,
         class_weight: str | None = None,
         schedule: str = "onecycle",
-        augment: bool = True,
+        augment: bool | str = True,
         min_epoch_samples: int = 0,
         tta: str = "dihedral",
         warm_start: bool = False,
@@ -92,6 +95,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.tta not in TTA_MODES:
             raise ValueError(f"unknown tta {self.tta!r}; choose one of {', '.join(TTA_MODES)}")
+        if not isinstance(self.augment, bool) and self.augment not in RECIPES:
+            raise ValueError(f"augment must be True, False or one of {', '.join(RECIPES)}; got {self.augment!r}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -148,7 +153,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             weight_decay=self.weight_decay, nesterov=True,
         )  # fmt: skip
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(self.schedule, step, steps))
-        augment = CellAugment() if self.augment else None
+        recipe = {True: "cell", False: "none"}.get(self.augment, self.augment)
+        augment = TrainingAugment(recipe, self.n_classes_) if recipe != "none" else None
 
         key = self._signature(X[labelled], y[labelled], eval_set)
         state = load_checkpoint(self.checkpoint, key)
@@ -194,7 +200,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         total, batches = 0.0, 0
         for images, targets in loader:
             if augment is not None:
-                images = augment(images, generator)
+                images, targets = augment(images, targets, generator)  # MixUp and CutMix make targets soft
             logits = self.model_(images.contiguous(memory_format=torch.channels_last))
             loss = F.cross_entropy(logits, targets, weight=weight, label_smoothing=self.label_smoothing)
             optimizer.zero_grad(set_to_none=True)

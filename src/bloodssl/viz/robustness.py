@@ -63,6 +63,48 @@ def corruption_heatmap(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def accuracy_by_severity(table: pd.DataFrame) -> Figure:
+    """Mean accuracy over the corruptions (%, mean ± std over seeds) against severity, one line
+    per ``recipe``, its clean accuracy at the left as ``clean``; ``table``: columns ``recipe``,
+    ``severity`` (-1 for clean), ``mean`` and ``std``."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for recipe, line in table.sort_values("severity").groupby("recipe", sort=False):
+        ax.errorbar(line["severity"], 100 * line["mean"], yerr=100 * line["std"].fillna(0), marker="o", capsize=3,
+                    label=recipe)  # fmt: skip
+    levels = sorted(table["severity"].unique())
+    ax.set_xticks(levels, ["clean" if s < 0 else f"{s} ({s + 1} of 5)" for s in levels], fontsize=8)
+    ax.set_xlabel("severity (medmnistc's count from 0)")
+    ax.set_ylabel("mean test accuracy over corruptions (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_ablation(table: pd.DataFrame) -> Figure:
+    """Per model (a panel each) and augmentation recipe (rows): clean test accuracy without and
+    with TTA and the mean accuracy over the corruptions, mean ± std over seeds (%); ``table``:
+    ``studies.architectures.ablation_table``."""
+    models = list(dict.fromkeys(table["model"]))
+    height = 0.35 * table.groupby("model").size().max() + 1.4
+    fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), height), squeeze=False)
+    measures = {"clean": "clean, no TTA", "clean_tta": "clean, 8-view TTA", "corrupted": "corrupted (mean)"}
+    for ax, model in zip(axes[0], models, strict=True):
+        rows = table[table["model"] == model].reset_index(drop=True)
+        for offset, (measure, label) in zip((-0.2, 0.0, 0.2), measures.items(), strict=True):
+            if rows[measure].notna().any():
+                ax.errorbar(100 * rows[measure], rows.index + offset, xerr=100 * rows[f"{measure}_std"].fillna(0),
+                            fmt="o", capsize=2, label=label)  # fmt: skip
+        ax.set_yticks(rows.index, rows["augment"])
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy (%)")
+        ax.set_title(model)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def corruption_gallery(examples: Mapping[tuple[str, int], np.ndarray]) -> Figure:
     """The same test cell clean and under every corruption (columns) at each severity (rows);
     ``examples`` maps ``(corruption, severity)`` to an image, the clean one under ``"none"``."""

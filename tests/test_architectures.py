@@ -1,0 +1,83 @@
+"""Notebook 07's tables (``bloodssl.studies.architectures``) on hand-made result rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from bloodssl import results
+from bloodssl.studies import architectures as study
+
+
+def accuracy_rows(model: str, augment: str, seed: int, value: float, tta: str = "none") -> list[dict]:
+    return results.rows({"accuracy": value}, method="supervised", model=model, label_fraction=1.0, n_labels=100,
+                        seed=seed, profile="full", split="test", wall_seconds=1.0,
+                        params={"augment": augment, "tta": tta})  # fmt: skip
+
+
+def test_the_robust_recipes_clean_cost_is_its_accuracy_minus_the_plain_recipes_per_seed_without_tta():
+    rows = [*accuracy_rows("cnn", study.CELL, 0, 0.95), *accuracy_rows("cnn", study.MEDMNISTC, 0, 0.94),
+            *accuracy_rows("cnn", study.CELL, 1, 0.96), *accuracy_rows("cnn", study.MEDMNISTC, 1, 0.97),
+            *accuracy_rows("cnn", study.MEDMNISTC, 0, 0.99, tta="dihedral"),  # TTA is not the comparison
+            *accuracy_rows("small_cnn", study.CELL, 0, 0.90)]  # no robust twin: no change  # fmt: skip
+    changes = results.frame(study.accuracy_change(rows))
+    assert list(changes["metric"].unique()) == ["accuracy_change"]
+    assert changes.set_index("seed")["value"].to_dict() == pytest.approx({0: -0.01, 1: 0.01})
+    assert set(changes["model"]) == {"cnn"}
+    assert all(results.expand_params(changes)["augment"] == study.MEDMNISTC)
+
+
+def test_without_both_recipes_there_is_no_change_to_report():
+    assert study.accuracy_change(accuracy_rows("cnn", study.CELL, 0, 0.95)) == []
+
+
+def test_the_ablation_table_puts_clean_tta_corrupted_and_speed_side_by_side_per_recipe():
+    rows = []
+    for seed, (plain, mixup) in enumerate([(0.95, 0.93), (0.97, 0.95)]):
+        rows += accuracy_rows("small_cnn", study.CELL, seed, plain) + accuracy_rows("small_cnn", "mixup", seed, mixup)
+        rows += accuracy_rows("small_cnn", "mixup", seed, mixup + 0.01, tta="dihedral")
+        rows += results.rows({"mean_corrupted_accuracy": 0.8 + seed / 10}, method="supervised", model="small_cnn",
+                             label_fraction=1.0, n_labels=100, seed=seed, profile="full", split=study.CORRUPTED,
+                             wall_seconds=1.0, params={"augment": "mixup", "severity": 3})  # fmt: skip
+    rows += accuracy_rows("cnn", study.CELL, 0, 0.99)  # another model: not in the table
+    table = study.ablation_table(results.frame(rows), ["small_cnn"]).set_index("augment")
+    assert list(table.index) == [study.CELL, "mixup"]
+    assert table.loc["mixup", "clean"] == pytest.approx(0.94)
+    assert table.loc["mixup", "clean_tta"] == pytest.approx(0.95)
+    assert table.loc["mixup", "corrupted"] == pytest.approx(0.85)
+    assert table.loc["mixup", "clean_std"] == pytest.approx(0.01414, abs=1e-4)
+    assert table.loc[study.CELL, ["clean_tta", "corrupted"]].isna().all()
+
+
+def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy():
+    plan = study.Plan(("cnn",), ("cnn", "small_cnn"), 1, 10, 0.1, robust_models=("cnn",),
+                      ablation_models=("small_cnn",), augmentations=("none", "mixup"))  # fmt: skip
+    assert plan.recipes() == [("cnn", study.CELL), ("small_cnn", study.CELL), ("cnn", study.MEDMNISTC),
+                              ("small_cnn", "none"), ("small_cnn", "mixup")]  # fmt: skip
+    with pytest.raises(ValueError, match="pass medmnistc_copy"):
+        study.trained({}, plan, "cnn", 0, study.MEDMNISTC)
+
+
+def test_the_fastest_architecture_within_half_a_validation_point_of_the_best_is_named():
+    rows = []
+    for model, val, test, speed in [("cnn", 0.970, 0.965, 2000), ("small_cnn", 0.966, 0.950, 5000),
+                                    ("basic_cnn", 0.960, 0.990, 9000)]:  # fmt: skip
+        for split, value in (("val", val), ("test", test)):
+            rows += results.rows({"accuracy": value}, method="supervised", model=model, label_fraction=1.0,
+                                 n_labels=100, seed=0, profile="full", split=split, wall_seconds=1.0,
+                                 params={"augment": study.CELL, "tta": "none"})  # fmt: skip
+        rows += results.rows({"inference_images_per_second": speed, "parameters": 10, "mflops_per_image": 1.0},
+                             method="supervised", model=model, label_fraction=1.0, n_labels=100, seed=0,
+                             profile="full", split="test", wall_seconds=1.0, params={"batch_size": 64})  # fmt: skip
+    rows += accuracy_rows("cnn", "mixup", 0, 0.999)  # another recipe: not an architecture's score
+    costs = study.accuracy_and_cost(results.frame(rows))
+    assert list(costs["model"]) == ["cnn", "small_cnn", "basic_cnn"]  # by validation, not test
+    assert costs.set_index("model").loc["cnn", "accuracy"] == pytest.approx(0.965)
+    fastest = study.fastest_within(costs, points=0.5)
+    assert fastest["model"] == "small_cnn"  # basic_cnn is faster and better on test, but 1 val point behind
+    assert study.fastest_within(costs, points=0.1)["model"] == "cnn"
+
+
+def test_an_architecture_at_another_learning_rate_says_so_in_its_settings():
+    plan = study.Plan(("cnn",), ("cnn", "basic_cnn"), 1, 10, 0.1, learning_rates=(("basic_cnn", 0.02),))
+    assert plan.settings("basic_cnn", study.CELL) == {"augment": study.CELL, "lr": 0.02}
+    assert plan.settings("cnn", "mixup") == {"augment": "mixup"}
