@@ -8,16 +8,17 @@ from bloodssl import results
 from bloodssl.studies import architectures as study
 
 
-def accuracy_rows(model: str, augment: str, seed: int, value: float, tta: str = "none") -> list[dict]:
+def accuracy_rows(model: str, augment: str, seed: int, value: float, tta: str = "none", **params) -> list[dict]:
     return results.rows({"accuracy": value}, method="supervised", model=model, label_fraction=1.0, n_labels=100,
                         seed=seed, profile="full", split="test", wall_seconds=1.0,
-                        params={"augment": augment, "tta": tta})  # fmt: skip
+                        params={"augment": augment, "tta": tta, **params})  # fmt: skip
 
 
 def test_the_robust_recipes_clean_cost_is_its_accuracy_minus_the_plain_recipes_per_seed_without_tta():
     rows = [*accuracy_rows("cnn", study.CELL, 0, 0.95), *accuracy_rows("cnn", study.MEDMNISTC, 0, 0.94),
             *accuracy_rows("cnn", study.CELL, 1, 0.96), *accuracy_rows("cnn", study.MEDMNISTC, 1, 0.97),
             *accuracy_rows("cnn", study.MEDMNISTC, 0, 0.99, tta="dihedral"),  # TTA is not the comparison
+            *accuracy_rows("cnn", study.MEDMNISTC, 0, 0.99, epochs=20),  # a long schedule has no twin
             *accuracy_rows("small_cnn", study.CELL, 0, 0.90)]  # no robust twin: no change  # fmt: skip
     changes = results.frame(study.accuracy_change(rows))
     assert list(changes["metric"].unique()) == ["accuracy_change"]
@@ -39,6 +40,12 @@ def test_the_ablation_table_puts_clean_tta_corrupted_and_speed_side_by_side_per_
                              label_fraction=1.0, n_labels=100, seed=seed, profile="full", split=study.CORRUPTED,
                              wall_seconds=1.0, params={"augment": "mixup", "severity": 3})  # fmt: skip
     rows += accuracy_rows("cnn", study.CELL, 0, 0.99)  # another model: not in the table
+    rows += accuracy_rows("small_cnn", "mixup", 0, 0.99, epochs=20)  # a long schedule: not the ablation's
+    for seed in (0, 1):  # training speed is written beside every TTA's evaluation; the table counts one
+        for tta in ("none", "dihedral"):
+            rows += results.rows({"train_images_per_second": 100.0 * (seed + 1)}, method="supervised",
+                                 model="small_cnn", label_fraction=1.0, n_labels=100, seed=seed, profile="full",
+                                 split="train", wall_seconds=1.0, params={"augment": "mixup", "tta": tta})  # fmt: skip
     table = study.ablation_table(results.frame(rows), ["small_cnn"]).set_index("augment")
     assert list(table.index) == [study.CELL, "mixup"]
     assert table.loc["mixup", "clean"] == pytest.approx(0.94)
@@ -46,15 +53,24 @@ def test_the_ablation_table_puts_clean_tta_corrupted_and_speed_side_by_side_per_
     assert table.loc["mixup", "corrupted"] == pytest.approx(0.85)
     assert table.loc["mixup", "clean_std"] == pytest.approx(0.01414, abs=1e-4)
     assert table.loc[study.CELL, ["clean_tta", "corrupted"]].isna().all()
+    assert table.loc["mixup", ["train_images_per_second", "train_images_per_second_std"]].tolist() == pytest.approx(
+        [150.0, 70.71], abs=0.01
+    )
 
 
 def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy():
-    plan = study.Plan(("cnn",), ("cnn", "small_cnn"), 1, 10, 0.1, robust_models=("cnn",),
-                      ablation_models=("small_cnn",), augmentations=("none", "mixup"))  # fmt: skip
-    assert plan.recipes() == [("cnn", study.CELL), ("small_cnn", study.CELL), ("cnn", study.MEDMNISTC),
-                              ("small_cnn", "none"), ("small_cnn", "mixup")]  # fmt: skip
+    plan = study.Plan(("cnn",), ("cnn", "small_cnn"), 1, 10, 0.1, robust_models=("cnn",), long_models=("cnn_se",),
+                      long_epochs=20, ablation_models=("small_cnn",), augmentations=("none", "mixup"))  # fmt: skip
+    Recipe = study.Recipe
+    assert plan.recipes() == [Recipe("cnn"), Recipe("small_cnn"), Recipe("cnn", study.MEDMNISTC),
+                              Recipe("cnn_se", study.MEDMNISTC, 20), Recipe("small_cnn", "none"),
+                              Recipe("small_cnn", "mixup")]  # fmt: skip
+    assert plan.settings(Recipe("cnn_se", study.MEDMNISTC, 20)) == {"augment": study.MEDMNISTC, "epochs": 20}
+    assert Recipe("cnn_se", study.MEDMNISTC, 20).name == f"{study.MEDMNISTC}, 20 epochs"
     with pytest.raises(ValueError, match="pass medmnistc_copy"):
-        study.trained({}, plan, "cnn", 0, study.MEDMNISTC)
+        study.trained({}, plan, Recipe("cnn", study.MEDMNISTC), 0)
+    with pytest.raises(ValueError, match="need long_epochs"):
+        study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, long_models=("cnn_se",))
 
 
 def test_the_fastest_architecture_within_half_a_validation_point_of_the_best_is_named():
@@ -79,5 +95,26 @@ def test_the_fastest_architecture_within_half_a_validation_point_of_the_best_is_
 
 def test_an_architecture_at_another_learning_rate_says_so_in_its_settings():
     plan = study.Plan(("cnn",), ("cnn", "basic_cnn"), 1, 10, 0.1, learning_rates=(("basic_cnn", 0.02),))
-    assert plan.settings("basic_cnn", study.CELL) == {"augment": study.CELL, "lr": 0.02}
-    assert plan.settings("cnn", "mixup") == {"augment": "mixup"}
+    assert plan.settings(study.Recipe("basic_cnn")) == {"augment": study.CELL, "lr": 0.02}
+    assert plan.settings(study.Recipe("cnn", "mixup")) == {"augment": "mixup"}
+
+
+def test_recipe_names_add_the_epochs_of_a_long_schedule_and_leave_costs_unnamed():
+    rows = [
+        *accuracy_rows("cnn", study.CELL, 0, 0.9),
+        *accuracy_rows("cnn_se", study.MEDMNISTC, 0, 0.9, epochs=20),
+        *results.rows(
+            {"parameters": 10},
+            method="supervised",
+            model="cnn",
+            label_fraction=1.0,
+            n_labels=100,
+            seed=0,
+            profile="full",
+            split="test",
+            wall_seconds=1.0,
+            params={"batch_size": 64},
+        ),
+    ]
+    names = study.recipe_names(results.expand_params(results.frame(rows)))
+    assert names.iloc[:2].tolist() == [study.CELL, f"{study.MEDMNISTC}, 20 epochs"] and names.iloc[2] != names.iloc[2]

@@ -4,7 +4,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from bloodssl import paths, readme, reports, results
+from bloodssl import paths, readme, reports, results, tables
 
 
 def _notebook(path, source: str):
@@ -133,7 +133,7 @@ def test_targets_pick_the_best_method_on_validation_and_say_whether_it_is_met(tm
 @pytest.mark.parametrize("seconds, text", [(0.01, "< 0.1 s"), (12.34, "12.3 s"), (90.0, "1.5 min"),
                                            (float("nan"), "")])  # fmt: skip
 def test_duration_reads_as_seconds_or_minutes(seconds, text):
-    assert readme.duration(seconds) == text
+    assert tables.duration(seconds) == text
 
 
 def test_readme_without_markers_is_refused(tmp_path):
@@ -151,10 +151,10 @@ def test_cost_table_averages_wall_time_per_seed_and_each_measured_speed():
         records += results.rows({"accuracy": 0.9, "macro_f1": 0.9}, split="test", **run)  # two rows, one run
         records += results.rows({"train_images_per_second": 1000.0 * (seed + 1)}, split="train", **run)
         records += results.rows({"inference_images_per_second": 500.0}, split="test", **run)
-    cost = readme.cost_table(results.frame(records), ["method", "label_fraction"], speeds=("train", "inference"))
+    cost = tables.cost_table(results.frame(records), ["method", "label_fraction"], speeds=("train", "inference"))
     assert cost.to_dict("records") == [{"method": "m", "label_fraction": 0.05, "wall time / run": "1.5 min",
                                         "train images/s": "1,500", "inference images/s": "500"}]  # fmt: skip
-    assert list(readme.cost_table(results.frame(records), ["method"]).columns) == [
+    assert list(tables.cost_table(results.frame(records), ["method"]).columns) == [
         "method", "wall time / run", "train images/s"]  # fmt: skip
 
 
@@ -219,8 +219,8 @@ def test_a_throughput_target_reads_the_stream_rows_and_the_readme_lists_each_lab
                            params=(("precision", "int8"), ("threads", 2)), split="stream")  # fmt: skip
     row = readme.target_table(tmp_path, [target]).iloc[0]
     assert (row["measured"], row["met"], row["target"]) == ("5000", "yes", "fast path ≥ 4,000 images/s")
-    stream = readme.stream_table(results.read(tmp_path / "08_demo.csv"))
+    stream = tables.stream_table(results.read(tmp_path / "08_demo.csv"))
     assert stream["images/s"].tolist() == ["5,000", "2,500", "9,000"]
     assert stream["peak memory (MiB)"].tolist()[:2] == ["900", "900"] and stream["wall time"][0] == "40.0 s"
     assert stream["settings"][0] == "precision=int8, threads=2"
-    assert readme.stream_table(results.read(tmp_path / "08_demo.csv").query("split != 'stream'")).empty
+    assert tables.stream_table(results.read(tmp_path / "08_demo.csv").query("split != 'stream'")).empty

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bloodssl import results
-from bloodssl.core.evaluate import combined_accuracy, evaluate, shared_errors
+from bloodssl.core.evaluate import METRICS, combined_accuracy, evaluate, score, shared_errors
 
 KEYS = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=100, split="test",
             wall_seconds=1.5, profile="smoke")  # fmt: skip
@@ -86,6 +86,17 @@ def test_auc_is_nan_when_a_class_is_absent():
     y = np.array([0, 1, 1, 0])
     proba = np.full((4, 8), 1 / 8)
     assert np.isnan(evaluate(y, proba).metrics["auc"])
+
+
+def test_one_metric_alone_is_the_one_evaluate_reports_and_an_unknown_one_is_named():
+    rng = np.random.default_rng(0)
+    y, proba = np.repeat(np.arange(4), 10), rng.dirichlet(np.ones(4), size=40)
+    metrics = evaluate(y, proba).metrics
+    assert set(metrics) == set(METRICS)
+    assert {name: score(name, y, proba) for name in METRICS} == metrics
+    assert 0 < metrics["accuracy"] < 1 and metrics["macro_f1"] != metrics["accuracy"]  # a random, imperfect guess
+    with pytest.raises(ValueError, match="unknown metric 'precision'; choose one of accuracy"):
+        score("precision", y, proba)
 
 
 def test_evaluate_rejects_misshaped_probabilities():

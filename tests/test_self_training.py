@@ -190,6 +190,10 @@ def test_the_notebook_s_selection_rules_and_headline():
     settings = [v.setting for v in variants.values()]
     assert {"selection": "threshold", "threshold": 0.99} in settings and {"selection": "per_class"} in settings
     assert pseudo_labelling.headline(sizes).setting == {"selection": "threshold", "threshold": sizes.headline}
+    raw = [v for v in variants.values() if "temperature" in v.setting]  # the same rule on uncalibrated probabilities
+    assert [v.setting["threshold"] for v in raw] == list(sizes.raw_thresholds)
+    assert all(v.params["temperature"] == 1.0 and v.name not in ("per_class", "top_k") for v in raw)
+    assert len(variants) == len(sizes.thresholds) + len(sizes.raw_thresholds) + 2  # no two share a name
 
 
 @pytest.mark.parametrize("profile", [name for name, plan in pseudo_labelling.PLANS.items() if plan.longer])

@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 from bloodssl import paths, results
 from bloodssl.data import SHORT_NAMES, Split
 from bloodssl.studies.ssl_active_learning import ARM_NAMES, Plan
-from bloodssl.viz import active, embedding, plots, pseudo
+from bloodssl.viz import active, embedding, plots, pseudo, robustness
 
 RNG = np.random.default_rng(0)
 
@@ -262,3 +262,13 @@ def test_query_gallery_and_queried_classes_show_what_each_strategy_asked_for():
     fig = active.queried_classes(labels, queries)
     heights = sorted(round(b.get_height(), 3) for b in bars(fig.axes[0]))
     assert heights == [0.333, 0.333, 0.333, 1.0]  # random asked class 3 twice: one bar of share 1
+
+
+def test_accuracy_by_severity_draws_a_panel_per_model_and_a_line_per_recipe():
+    table = pd.DataFrame([{"model": model, "recipe": recipe, "severity": level, "mean": 0.9 - level / 10, "std": 0.01}
+                          for model, recipes in (("cnn", ("cell", "cell+medmnistc")), ("small_cnn", ("none",)))
+                          for recipe in recipes for level in (-1, 0, 3)])  # fmt: skip
+    fig = robustness.accuracy_by_severity(table)
+    assert [ax.get_title() for ax in fig.axes] == ["cnn", "small_cnn"]
+    assert [len(ax.containers) for ax in fig.axes] == [2, 1]
+    assert [tick.get_text() for tick in fig.axes[0].get_xticklabels()] == ["clean", "0 (1/5)", "3 (4/5)"]

@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from bloodssl import paths
-from bloodssl.core.evaluate import Evaluation, evaluate
+from bloodssl.core.evaluate import METRICS, Evaluation, score
 from bloodssl.core.io import atomic_path
 
 KEYS = ("method", "model", "label_fraction", "seed", "profile", "params", "round")
 #: the metrics ``rescore`` recomputes from a prediction
-RESCORED = ("accuracy", "macro_f1", "balanced_accuracy", "auc")
+RESCORED = METRICS
 #: how far a rescored metric may be from the stored one: a tenth of the last digit the
 #: README prints (0.01 % = 1e-4), far above float noise
 TOLERANCE = 1e-5
@@ -142,17 +142,26 @@ def _key(keys: Mapping, split: str) -> tuple:
 def rescore(table: pd.DataFrame, predictions: Iterable[Prediction]) -> pd.DataFrame:
     """Every ``RESCORED`` row of a results ``table`` next to the value recomputed from its
     prediction: columns ``stored``, ``rescored``, ``difference`` and ``same`` (equal to the
-    ``TOLERANCE``); a row without a prediction has NaN ``rescored`` and ``same`` False."""
-    recomputed: dict[tuple, dict[str, float]] = {}
-    for prediction in predictions:
-        metrics = evaluate(prediction.y_true, prediction.proba).metrics
-        recomputed[_key(prediction.keys, prediction.split)] = metrics
+    ``TOLERANCE``); a row without a prediction has NaN ``rescored`` and ``same`` False. Only
+    the metrics the table holds are computed, each once per distinct prediction (runs that
+    share their probabilities, such as a method's last round and its final result, share it)."""
+    found = {_key(prediction.keys, prediction.split): prediction for prediction in predictions}
+    digests: dict[tuple, bytes] = {}
+    scores: dict[tuple[bytes, str], float] = {}
     out = []
     for row in table[table["metric"].isin(RESCORED)].to_dict("records"):
-        metrics = recomputed.get(_key(row, row["split"]))
-        value = float("nan") if metrics is None else metrics[row["metric"]]
+        key = _key(row, row["split"])
+        prediction = found.get(key)
+        value = float("nan")
+        if prediction is not None:
+            if key not in digests:
+                digests[key] = hashlib.md5(prediction.proba.tobytes() + prediction.y_true.tobytes()).digest()
+            cached = (digests[key], row["metric"])
+            if cached not in scores:
+                scores[cached] = score(row["metric"], prediction.y_true, prediction.proba)
+            value = scores[cached]
         both_nan = np.isnan(value) and np.isnan(row["value"])
-        same = metrics is not None and (abs(value - row["value"]) < TOLERANCE or both_nan)
+        same = prediction is not None and (abs(value - row["value"]) < TOLERANCE or both_nan)
         out.append({**{k: row[k] for k in (*KEYS, "split", "metric")}, "stored": row["value"], "rescored": value,
                     "difference": abs(value - row["value"]), "same": bool(same)})  # fmt: skip
     return pd.DataFrame(out, columns=[*KEYS, "split", "metric", "stored", "rescored", "difference", "same"])

@@ -30,6 +30,28 @@ class Evaluation:
     proba: np.ndarray | None = None
 
 
+def score(metric: str, y_true: np.ndarray, proba: np.ndarray) -> float:
+    """One of ``evaluate``'s headline metrics (``METRICS``) of ``proba`` against ``y_true``."""
+    labels = np.arange(proba.shape[1])
+    if metric == "auc":
+        if len(np.unique(y_true)) < proba.shape[1]:
+            return float("nan")  # a one-vs-rest curve needs both sides
+        scores = proba[:, 1] if proba.shape[1] == 2 else proba  # scikit-learn takes the positive class's
+        return float(roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=labels))
+    y_pred = proba.argmax(1)
+    if metric == "accuracy":
+        return float(accuracy_score(y_true, y_pred))
+    if metric == "macro_f1":
+        return float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0))
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(y_true, y_pred))
+    raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+
+#: the headline metrics ``evaluate`` computes (``score`` computes one alone)
+METRICS = ("accuracy", "macro_f1", "balanced_accuracy", "auc")
+
+
 def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] | None = None) -> Evaluation:
     """Accuracy, macro-F1, balanced accuracy and macro one-vs-rest AUC of ``proba``; the
     per-class scores are named by ``class_names`` (default: the class indices).
@@ -42,17 +64,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] |
         raise ValueError(f"proba must have shape ({len(y_true)}, n_classes); got {proba.shape}")
     labels = np.arange(proba.shape[1])
     y_pred = proba.argmax(1)
-    if len(np.unique(y_true)) == proba.shape[1]:
-        scores = proba[:, 1] if proba.shape[1] == 2 else proba  # scikit-learn takes the positive class's
-        auc = float(roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=labels))
-    else:
-        auc = float("nan")
-    metrics = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "auc": auc,
-    }
+    metrics = {metric: score(metric, y_true, proba) for metric in METRICS}
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     names = [str(c) for c in labels] if class_names is None else list(class_names)
     if len(names) != len(labels):

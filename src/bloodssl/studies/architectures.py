@@ -40,12 +40,28 @@ CELL, MEDMNISTC = "cell", "cell+medmnistc"
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """One network the plan trains (on each of its seeds): an architecture, its augmentation
+    (params ``augment``) and its epochs where they are not the plan's (params ``epochs``)."""
+
+    model: str
+    augment: str = CELL
+    epochs: int | None = None
+
+    @property
+    def name(self) -> str:
+        """How tables and figures name it: ``augment``, then the epochs of a long schedule."""
+        return self.augment + (f", {self.epochs} epochs" if self.epochs else "")
+
+
+@dataclass(frozen=True)
 class Plan:
     """Notebook 07 at one profile: the architectures whose cost is measured
     (``bench_models``, ``bench_seconds`` per measurement) and those trained with notebook 01's
     recipe (``train_models``, its ``model_profile`` plan with ``epochs`` instead of the plan's
     when given, on ``n_seeds`` seeds) and those also trained with the MedMNIST-C recipe
-    (``robust_models``) or with each of ``augmentations`` (``ablation_models``); the test
+    (``robust_models``), with it for ``long_epochs`` (``long_models``: the 98 % target's long
+    schedule) or with each of ``augmentations`` (``ablation_models``); the test
     images corrupted per corruption and severity (``corrupted_images``, None = all); the
     largest perceptual-hash distance of a near duplicate (``max_distance`` bits of 64)."""
 
@@ -72,17 +88,26 @@ class Plan:
     augmentations: tuple[str, ...] = ()
     #: (architecture, peak learning rate) for those trained at another than notebook 01's recipe's (params ``lr``)
     learning_rates: tuple[tuple[str, float], ...] = ()
+    #: architectures also trained with the MedMNIST-C recipe for ``long_epochs`` (params ``epochs``)
+    long_models: tuple[str, ...] = ()
+    long_epochs: int | None = None
 
-    def settings(self, model: str, augment: str) -> dict:
-        """The result params of ``model`` trained with ``augment``: the recipe, and its learning
-        rate where the plan changes it."""
-        lr = dict(self.learning_rates).get(model)
-        return {"augment": augment, **({"lr": lr} if lr is not None else {})}
+    def __post_init__(self) -> None:
+        if self.long_models and not self.long_epochs:
+            raise ValueError(f"long_models={self.long_models} need long_epochs: how long is their schedule?")
 
-    def recipes(self) -> list[tuple[str, str]]:
-        """Every (architecture, ``augment``) the plan trains, on each of its seeds."""
-        return [*((model, CELL) for model in self.train_models), *((m, MEDMNISTC) for m in self.robust_models),
-                *((m, augment) for m in self.ablation_models for augment in self.augmentations)]  # fmt: skip
+    def settings(self, recipe: Recipe) -> dict:
+        """The result params of ``recipe``: its augmentation, its learning rate where the plan
+        changes it and its epochs where they are not the plan's."""
+        lr = dict(self.learning_rates).get(recipe.model)
+        return {"augment": recipe.augment, **({"lr": lr} if lr is not None else {}),
+                **({"epochs": recipe.epochs} if recipe.epochs else {})}  # fmt: skip
+
+    def recipes(self) -> list[Recipe]:
+        """Every network the plan trains, on each of its seeds."""
+        return [*(Recipe(model) for model in self.train_models), *(Recipe(m, MEDMNISTC) for m in self.robust_models),
+                *(Recipe(m, MEDMNISTC, self.long_epochs) for m in self.long_models),
+                *(Recipe(m, augment) for m in self.ablation_models for augment in self.augmentations)]  # fmt: skip
 
 
 #: the architectures that train at >= 500 images/s on 2 cores (notebook 07's cost table)
@@ -92,19 +117,21 @@ EVERY = (*FAST, "wide_cnn", "inception_cnn", "vgg_cnn", "resnet18", "efficientne
 # fmt: off
 PLANS: dict[str, Plan] = {
     "smoke": Plan(("cnn", "small_cnn"), ("cnn",), 1, 40, 0.2, "smoke", batch_size=16, severities=(0, 4),
-                  robust_models=("cnn",), ablation_models=("cnn",), augmentations=("mixup",)),
+                  robust_models=("cnn",), ablation_models=("cnn",), augmentations=("mixup",),
+                  long_models=("small_cnn",), long_epochs=4),
     # default: the CNNs notebook 01 trained (free), every architecture's cost, 300 test images corrupted at the
     # target's severity (motion blur through ImageMagick at 224 px costs ~0.1 s an image, most of the time here)
     "default": Plan(EVERY, ("cnn",), 2, 300, 0.3),  # notebook 01's default seeds
-    # full (~90 min): the architectures that train at >= 500 images/s, 3 seeds at 6 epochs (default 4), with and without
-    # TTA; the CNN and the quarter-size CNN also with the MedMNIST-C recipe, the quarter-size one (the cheapest to
-    # train) with every other augmentation; 400 test images at every severity
+    # full (~90 min once notebook 01 ran): the architectures that train at >= 500 images/s, 3 seeds at 6 epochs
+    # (default 4), with and without TTA; the CNN and the quarter-size CNN also with the MedMNIST-C recipe, the
+    # quarter-size one (the cheapest to train) with every other augmentation; the best at 6 epochs (cnn_se) with the
+    # MedMNIST-C recipe for 20 epochs (~12 min a seed) for the 98 % target; 400 test images at every severity
     "full": Plan(EVERY, FAST, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
                  epochs=6, robust_models=("cnn", "small_cnn"), ablation_models=("small_cnn",),
                  augmentations=("none", "geometric", "noise", "randaugment", "augmix", "mixup", "cutmix"),
                  # the basic CNN has no normalisation layer: at notebook 01's 0.1 it diverged on 2 of 3 seeds
                  # (validation accuracy 20 and 31 %, the first full run of 2026-11-30)
-                 learning_rates=(("basic_cnn", 0.02),)),
+                 learning_rates=(("basic_cnn", 0.02),), long_models=("cnn_se",), long_epochs=20),
 }
 # fmt: on
 
@@ -124,26 +151,30 @@ def medmnistc_copy(train: Split, flag: str, seed: int, progress: bool = True) ->
     return copy
 
 
-def trained(splits: Mapping[str, Split], plan: Plan, model: str, seed: int, augment: str = CELL,
+def trained(splits: Mapping[str, Split], plan: Plan, recipe: Recipe, seed: int,
             medmnistc_copy: np.ndarray | None = None) -> CNNClassifier:  # fmt: skip
-    """``model`` trained with notebook 01's recipe at ``plan.model_profile``, whose checkpoint is
-    notebook 01's own (free once 01 ran). With ``plan.epochs`` or another ``augment`` it is this
-    notebook's run under a checkpoint of its own (so is one at another learning rate, ``plan.settings``):
-    ``augment`` is a name of ``data.recipes.RECIPES``
-    or ``MEDMNISTC``, which trains on ``medmnistc_copy`` (``medmnistc_copy()`` of the training
-    images) beside the images themselves."""
+    """``recipe.model`` trained with notebook 01's recipe at ``plan.model_profile``, whose
+    checkpoint is notebook 01's own (free once 01 ran). With ``plan.epochs``, another
+    ``recipe.augment`` or ``recipe.epochs`` it is this notebook's run under a checkpoint of its own
+    (so is one at another learning rate, ``plan.settings``): ``augment`` is a name of
+    ``data.recipes.RECIPES`` or ``MEDMNISTC``, which trains on ``medmnistc_copy``
+    (``medmnistc_copy()`` of the training images) beside the images themselves."""
+    augment = recipe.augment
     if augment == MEDMNISTC and medmnistc_copy is None:
         raise ValueError(f"augment={MEDMNISTC!r} trains on a corrupted copy of the data: pass medmnistc_copy")
-    changes = {key: value for key, value in plan.settings(model, augment).items() if key != "augment"}
-    if plan.epochs is None and augment == CELL and not changes:
-        return baseline.fit_recipe(splits, plan.model_profile, seed, model=model)
+    changes = {key: value for key, value in plan.settings(recipe).items() if key != "augment"}
+    epochs = recipe.epochs or plan.epochs
+    if epochs is None and augment == CELL and not changes:
+        return baseline.fit_recipe(splits, plan.model_profile, seed, model=recipe.model)
     train = splits["train"]
     if augment == MEDMNISTC:
         train = Split(train.name, np.concatenate([train.images, medmnistc_copy]), np.tile(train.labels, 2))
-    changes |= {"epochs": plan.epochs} if plan.epochs else {}
-    return baseline.fit_recipe({**splits, "train": train}, plan.model_profile, seed, stem=STEM, model=model,
-                               method="supervised" if augment == CELL else augment,
-                               augment=True if augment in (CELL, MEDMNISTC) else augment, **changes)  # fmt: skip
+    changes |= {"epochs": epochs} if epochs else {}
+    # the checkpoint's name: a long schedule's never shares a file with the same recipe at the plan's epochs
+    name = ("supervised" if augment == CELL else augment) + (f"-{recipe.epochs}epochs" if recipe.epochs else "")
+    return baseline.fit_recipe({**splits, "train": train}, plan.model_profile, seed, stem=STEM, model=recipe.model,
+                               method=name, augment=True if augment in (CELL, MEDMNISTC) else augment,
+                               **changes)  # fmt: skip
 
 
 def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, keys: Mapping, settings: Mapping,
@@ -152,11 +183,12 @@ def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan,
     ``plan.ttas`` (params: its ``settings`` and ``tta``; wall time: its training), their
     per-image predictions and the probabilities (``{tta: {split: proba}}``)."""
     rows, saved, proba_of = [], [], {}
-    rows += results.rows({"train_images_per_second": classifier.train_images_per_second_}, split="train",
-                         params=settings, wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
     for tta in plan.ttas:
         proba_of[tta] = {}
         params = {**settings, "tta": tta}
+        # one training, written beside each evaluation of it so that its results rows share one set of params
+        rows += results.rows({"train_images_per_second": classifier.train_images_per_second_}, split="train",
+                             params=params, wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
         for split in ("val", "test"):
             proba_of[tta][split] = proba = classifier.predict_proba_tta(splits[split].images, tta)
             evaluation = evaluate(splits[split].labels, proba, class_names)
@@ -169,9 +201,11 @@ def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan,
 def accuracy_change(rows: Sequence[Mapping]) -> list[dict]:
     """Per model and seed trained with both recipes, the MedMNIST-C recipe's clean test accuracy
     without TTA minus notebook 01's recipe's (metric ``accuracy_change``, params ``augment`` and
-    ``tta``): what robustness costs on clean cells."""
+    ``tta``) at the plan's epochs: what robustness costs on clean cells."""
     table = results.expand_params(results.frame(rows))
     clean = table[(table["split"] == "test") & (table["metric"] == "accuracy") & (table["tta"] == "none")]
+    if "epochs" in clean:  # a long schedule has no twin trained with notebook 01's recipe
+        clean = clean[clean["epochs"].isna()]
     wide = clean.pivot_table(index=["model", "seed", "n_labels", "profile"], columns="augment", values="value")
     if MEDMNISTC not in wide or CELL not in wide:
         return []
@@ -183,13 +217,23 @@ def accuracy_change(rows: Sequence[Mapping]) -> list[dict]:
     return out
 
 
+def recipe_names(table: pd.DataFrame) -> pd.Series:
+    """Each row's ``Recipe.name`` from its params ``augment`` and ``epochs`` (``results.expand_params``);
+    NaN for a row without ``augment`` (an architecture's cost)."""
+    epochs = table["epochs"] if "epochs" in table else pd.Series(np.nan, index=table.index)
+    return pd.Series([Recipe(model, augment, None if pd.isna(epoch) else int(epoch)).name
+                      if isinstance(augment, str) else np.nan
+                      for model, augment, epoch in zip(table["model"], table["augment"], epochs, strict=True)],
+                     index=table.index, dtype=object)  # fmt: skip
+
+
 def ablation_table(table: pd.DataFrame, models: Sequence[str], severity: int = 3) -> pd.DataFrame:
     """Per model of ``models`` and ``augment`` recipe, mean and std over seeds (``<measure>_std``)
     of: clean test accuracy without TTA (``clean``) and with it (``clean_tta``), mean accuracy
-    over the corruptions at ``severity`` (``corrupted``) and training images/s."""
+    over the corruptions at ``severity`` (``corrupted``) and training images/s, at the plan's epochs."""
     t = results.expand_params(table[table["model"].isin(models)])
-    t = t.assign(**{name: np.nan for name in ("augment", "tta", "severity") if name not in t})
-    t = t[t["augment"].notna()]
+    t = t.assign(**{name: np.nan for name in ("augment", "tta", "severity", "epochs") if name not in t})
+    t = t[t["augment"].notna() & t["epochs"].isna()]
     test, accuracy = t["split"] == "test", t["metric"] == "accuracy"
     masks = {
         "clean": test & accuracy & (t["tta"] == "none"),
@@ -197,7 +241,9 @@ def ablation_table(table: pd.DataFrame, models: Sequence[str], severity: int = 3
         "corrupted": (t["split"] == CORRUPTED)
         & (t["metric"] == "mean_corrupted_accuracy")
         & (t["severity"] == severity),
-        "train_images_per_second": (t["split"] == "train") & (t["metric"] == "train_images_per_second"),
+        "train_images_per_second": (t["split"] == "train")
+        & (t["metric"] == "train_images_per_second")
+        & (t["tta"] == "none"),  # one row per training (also written beside its TTA evaluations)
     }
     parts = []
     for name, mask in masks.items():
@@ -291,7 +337,7 @@ def robustness(classifier: CNNClassifier, labels: np.ndarray, sets: Sequence[tup
     """The classifier (no TTA) on each of ``corrupted``'s ``sets`` of images (true ``labels``;
     split ``test_corrupted``, params its ``settings``, ``corruption``, ``severity`` and
     ``images``), then per severity the mean accuracy over the corruptions and its drop from
-    clean; returns the rows and their per-image predictions."""
+    clean; returns the rows and their per-image predicted labels."""
     rows, saved, accuracy_of = [], [], {}
     for name, severity, images, corrupt_seconds in sets:
         start = time.perf_counter()
@@ -300,7 +346,9 @@ def robustness(classifier: CNNClassifier, labels: np.ndarray, sets: Sequence[tup
         rows += results.rows({"accuracy": evaluation.metrics["accuracy"], "macro_f1": evaluation.metrics["macro_f1"],
                               "corruption_seconds": corrupt_seconds}, split=CORRUPTED,
                              wall_seconds=time.perf_counter() - start, params=params, **keys)  # fmt: skip
-        saved.append(predictions.of(evaluation, CORRUPTED, params=params, **keys))
+        # hard labels: this split reports accuracy and macro-F1 only, for ~50 sets of images per network
+        saved.append(predictions.of_labels(labels, evaluation.proba.argmax(axis=1), evaluation.proba.shape[1],
+                                           CORRUPTED, params=params, **keys))  # fmt: skip
         accuracy_of[(name, severity)] = evaluation.metrics["accuracy"]
     for severity in sorted({level for name, level, *_ in sets if name != "none"}):
         mean = np.mean([value for (name, level), value in accuracy_of.items() if level == severity and name != "none"])

@@ -43,6 +43,9 @@ class Plan:
     ``online_fractions``; each of ``longer`` reruns them on a longer schedule (is the schedule
     the limit?). ``engine_methods`` (registered names of other methods on the online engine)
     run on FixMatch's schedule (``on_fixmatch_schedule``) at the same fractions and seeds.
+    ``raw_thresholds`` are global thresholds also compared on the network's own probabilities
+    (``temperature=1``) instead of the temperature-scaled ones: what calibration changes in the
+    choice of pseudo-labels.
     """
 
     fractions: tuple[float, ...]
@@ -56,6 +59,7 @@ class Plan:
     longer: tuple[Schedule, ...] = ()
     engine_methods: tuple[str, ...] = ("flexmatch", "mean_teacher")
     online_fractions: tuple[float, ...] = ()
+    raw_thresholds: tuple[float, ...] = ()
 
 
 _BASE = dict(model="cnn", class_weight="balanced", min_epoch_samples=4096)
@@ -65,7 +69,7 @@ PLANS: dict[str, Plan] = {
         base={**_BASE, "epochs": 3, "min_epoch_samples": 2048},  # the smallest base CNN clearly above chance
         self_training=dict(rounds=2, round_epochs=1, strong_views=1, top_k=10, precision=0.9),
         fixmatch=dict(steps=10, eval_every=5, labelled_batch=16, unlabelled_ratio=2, teacher="average", align=True),
-        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), online_fractions=(0.1,),
+        longer=(Schedule(dict(steps=20, eval_every=10), (0.1,)),), online_fractions=(0.1,), raw_thresholds=(0.9,),
     ),
     # default: 5 % labels only, one view per prediction (8-view predictions made up most of a self-trained run's
     # cost on the 2-core machine of 2026-11-29, which trains the CNN at ~600 images/s: notebook 01's results) and
@@ -79,7 +83,7 @@ PLANS: dict[str, Plan] = {
         # teacher, distribution alignment) keep the pseudo-labels from drifting on a short schedule
         fixmatch=dict(steps=100, eval_every=50, unlabelled_ratio=2, threshold=0.95, ema_decay=0.99,
                       teacher="average", align=True),
-        online_fractions=(0.05,),
+        online_fractions=(0.05,), raw_thresholds=(0.5,),
     ),
     "full": Plan(
         fractions=(0.01, 0.05, 0.1), thresholds=(0.5, 0.7, 0.9, 0.97, 0.99), headline=0.5,
@@ -90,7 +94,7 @@ PLANS: dict[str, Plan] = {
         # At 5 % the 3000-step runs' validation accuracy still rose at the last step: 9000 steps (~50 min a run)
         fixmatch=dict(steps=3000, eval_every=200, threshold=0.95, ema_decay=0.997, teacher="average", align=True),
         longer=(Schedule(dict(steps=9000, eval_every=500, ema_decay=0.999), (0.01, 0.05)),),
-        online_fractions=(0.01, 0.05, 0.1),
+        online_fractions=(0.01, 0.05, 0.1), raw_thresholds=(0.5, 0.9, 0.97),
     ),
 }  # fmt: skip
 
@@ -124,10 +128,12 @@ class Variant:
 
 
 def methods(sizes: Plan, **overrides) -> dict[str, Variant]:
-    """The self-training selection rules (global thresholds, ``per_class``, ``top_k``) by
-    name; ``overrides`` replace any of their ``SelfTrainingCNN`` parameters."""
+    """The self-training selection rules (global thresholds, ``per_class``, ``top_k``, and
+    global thresholds on uncalibrated probabilities) by name; ``overrides`` replace any of their
+    ``SelfTrainingCNN`` parameters."""
     shared = {**sizes.self_training, **overrides}
     settings = [{"selection": "threshold", "threshold": t} for t in sizes.thresholds]
+    settings += [{"selection": "threshold", "threshold": t, "temperature": 1.0} for t in sizes.raw_thresholds]
     settings += [{"selection": "per_class"}, {"selection": "top_k"}]
     variants = [Variant("self_training", setting, {**shared, **setting}) for setting in settings]
     return {variant.name: variant for variant in variants}

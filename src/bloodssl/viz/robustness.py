@@ -64,19 +64,29 @@ def corruption_heatmap(table: pd.DataFrame) -> Figure:
 
 
 def accuracy_by_severity(table: pd.DataFrame) -> Figure:
-    """Mean accuracy over the corruptions (%, mean ± std over seeds) against severity, one line
-    per ``recipe``, its clean accuracy at the left as ``clean``; ``table``: columns ``recipe``,
-    ``severity`` (-1 for clean), ``mean`` and ``std``."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for recipe, line in table.sort_values("severity").groupby("recipe", sort=False):
-        ax.errorbar(line["severity"], 100 * line["mean"], yerr=100 * line["std"].fillna(0), marker="o", capsize=3,
-                    label=recipe)  # fmt: skip
+    """Mean accuracy over the corruptions (%, mean ± std over seeds) against severity, a panel
+    per ``model`` and a line per training ``recipe``, its clean accuracy at the left as
+    ``clean``; ``table``: columns ``model``, ``recipe``, ``severity`` (-1 for clean), ``mean``
+    and ``std``."""
+    models = list(dict.fromkeys(table["model"]))
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), squeeze=False, sharey=True)
     levels = sorted(table["severity"].unique())
-    ax.set_xticks(levels, ["clean" if s < 0 else f"{s} ({s + 1} of 5)" for s in levels], fontsize=8)
-    ax.set_xlabel("severity (medmnistc's count from 0)")
-    ax.set_ylabel("mean test accuracy over corruptions (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for ax, model in zip(axes.flat, models, strict=False):
+        part = table[table["model"] == model].sort_values("severity")
+        for recipe, line in part.groupby("recipe", sort=False):
+            ax.errorbar(line["severity"], 100 * line["mean"], yerr=100 * line["std"].fillna(0), marker="o",
+                        capsize=3, label=recipe)  # fmt: skip
+        ax.set_xticks(levels, ["clean" if s < 0 else f"{s} ({s + 1}/5)" for s in levels], fontsize=8)
+        ax.set_title(model)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(models) :]:
+        ax.remove()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean test accuracy over corruptions (%)", fontsize=8)
+    fig.supxlabel("severity (medmnistc's count from 0)", fontsize=9)
     fig.tight_layout()
     return fig
 
