@@ -163,13 +163,13 @@ def trained(splits: Mapping[str, Split], plan: Plan, recipe: Recipe, seed: int,
     if augment == MEDMNISTC and medmnistc_copy is None:
         raise ValueError(f"augment={MEDMNISTC!r} trains on a corrupted copy of the data: pass medmnistc_copy")
     changes = {key: value for key, value in plan.settings(recipe).items() if key != "augment"}
-    epochs = recipe.epochs or plan.epochs
-    if epochs is None and augment == CELL and not changes:
+    if plan.epochs:
+        changes.setdefault("epochs", plan.epochs)  # the plan's schedule, unless the recipe has its own
+    if augment == CELL and not changes:
         return baseline.fit_recipe(splits, plan.model_profile, seed, model=recipe.model)
     train = splits["train"]
     if augment == MEDMNISTC:
         train = Split(train.name, np.concatenate([train.images, medmnistc_copy]), np.tile(train.labels, 2))
-    changes |= {"epochs": epochs} if epochs else {}
     # the checkpoint's name: a long schedule's never shares a file with the same recipe at the plan's epochs
     name = ("supervised" if augment == CELL else augment) + (f"-{recipe.epochs}epochs" if recipe.epochs else "")
     return baseline.fit_recipe({**splits, "train": train}, plan.model_profile, seed, stem=STEM, model=recipe.model,
