@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 SRC ?=
 PROFILE ?= default
 DATASET ?= bloodmnist
+# test processes: one per core (`pytest -n auto`, pytest-xdist); WORKERS=0 runs the tests in this process
+WORKERS ?= auto
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .PHONY: help setup data test test-fast lint reports fresh-reports readme bench clean
@@ -26,10 +28,10 @@ data: setup  ## put the verified <DATASET>.npz in data/raw (default bloodmnist; 
 test: setup data  ## ruff (lint and format), unit tests and a papermill smoke run of every notebook with its checks
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile
 
 test-fast: setup  ## unit tests only
-	$(BIN)/python -m pytest tests -m "not notebooks"
+	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile -m "not notebooks"
 
 lint: setup  ## ruff check and format check
 	$(BIN)/ruff check src tests

@@ -12,11 +12,30 @@ os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
 os.environ.setdefault("BLOODSSL_MODELS", str(_OUTPUT / "models"))
 os.environ.setdefault("BLOODSSL_EMBEDDINGS", str(_OUTPUT / "embeddings"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+#: set in each worker of `pytest -n N` (pytest-xdist): "gw0", "gw1", ...
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    # a worker inherits the folders above from the process that started it: give it its own beneath them, so
+    # that two workers never write the same checkpoint or results file
+    for name in ("BLOODSSL_REPORTS", "BLOODSSL_MODELS", "BLOODSSL_EMBEDDINGS"):
+        os.environ[name] = str(Path(os.environ[name]) / _WORKER)
+    # and its own cores: torch (and every notebook kernel it starts) takes a thread per core it may run on, so
+    # two workers on the same two cores would run four busy threads on two and slow each other down
+    _index, _count = int(_WORKER.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    _cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, _cores[_index::_count] if _count <= len(_cores) else [_cores[_index % len(_cores)]])
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bloodssl import data  # noqa: E402
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`pytest -n auto`: a worker per core this process may run on (psutil's count ignores ``taskset``)."""
+    return len(os.sched_getaffinity(0))
+
 
 REAL_FILE = data.default_path()
 needs_real_data = pytest.mark.skipif(

@@ -27,6 +27,7 @@ TINY = {
     "fixmatch": dict(ONLINE, estimator=CNNClassifier(**BASE), strong=StrongAugment()),
     "flexmatch": dict(ONLINE, estimator=CNNClassifier(**BASE)),
     "mean_teacher": dict(ONLINE, estimator=CNNClassifier(**BASE)),
+    "distillation": dict(ONLINE, estimator=CNNClassifier(**BASE), teachers=2, teacher_tta="none"),
     "graph": dict(n_neighbors=3),
 }
 FEATURES = {"graph"}  # methods that take embeddings (N, dim) rather than images
@@ -52,7 +53,7 @@ def test_every_registered_method_has_a_contract_case():
 
 
 def test_an_unknown_method_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown method 'fixmach'; choose one of fixmatch, flexmatch"):
+    with pytest.raises(ValueError, match="unknown method 'fixmach'; choose one of distillation, fixmatch, flexmatch"):
         get_method("fixmach")
 
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import colour_coded
 
 from bloodssl import paths, readme, results
+from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.methods import embed
 from bloodssl.studies import label_efficiency as study
@@ -173,3 +174,37 @@ def test_a_pooled_target_compares_runs_at_one_number_of_labels_and_skips_those_w
 def test_an_empty_curve_still_has_its_columns():
     points = study.curve(study.gather({}))
     assert list(points.columns) == study.POINT_COLUMNS and study.curve_table(points).empty
+
+
+def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(16)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
+                               distillation_fractions=(0.25,))  # fmt: skip
+    (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
+    (run,) = study.distillation_runs(splits, plan, [0], profile="smoke", class_names=None)
+    method_rows = results.frame(run.rows("smoke"))
+    # break: train round 0 again instead of reusing the curve's CNN -> its checkpoint appears beside the teachers'
+    folder = checkpoint_path(study.STEM, "distillation", "cnn", 0.25, 0, "smoke").with_suffix("")
+    assert {p.name for p in folder.iterdir()} == {"teacher1.pt", "distillation.pt"}
+    # break: leave the teachers out of the cost -> it is round 0's and the student's alone
+    assert run.wall_seconds > curve_run.classifier.fit_seconds_ + run.classifier.fit_seconds_
+    assert set(method_rows["wall_seconds"]) == {run.wall_seconds}
+    assert run.params == {"teachers": 2, "steps": 10} and run.classifier.n_labels_ == curve_run.classifier.n_labels_
+    train_rows = method_rows[method_rows["split"] == "train"].set_index("metric")["value"]
+    assert set(train_rows.index) == {"train_images_per_second", "best_step", "pseudo_accuracy"}
+    assert 0 <= train_rows["pseudo_accuracy"] <= 1 and train_rows["best_step"] in (5, 10)
+
+
+def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_path):
+    write(tmp_path, study.STEM, {"supervised": (0.8, 0.8)})
+    write(tmp_path / "x", study.STEM, {"supervised": (0.9, 0.9)}, params={"labels": "typiclust"})
+    write(tmp_path / "y", study.STEM, {"distillation": (0.85, 0.85)}, params={"teachers": 3})
+    write(tmp_path / "z", study.STEM, {"supervised": (0.5, 0.5)}, fraction=0.05, n_labels=500)  # another fraction
+    table = pd.concat([results.load(study.STEM, folder) for folder in tmp_path.glob("**/")])
+    levers = study.levers(table, [0.01]).set_index("lever")
+    assert list(levers.index) == ["supervised", "distillation (teachers=3)", "supervised (labels=typiclust)"]
+    assert levers["change (points)"].tolist() == [0.0, 5.0, 10.0] and set(levers["minutes"]) == {1.0}
+    assert levers.loc["distillation (teachers=3)", "test accuracy (%)"] == "85.50 ± 0.71"

@@ -4,8 +4,8 @@ Importing the package registers every classifier with ``bloodssl.methods.registr
 ``get_method(name)`` knows them all.
 """
 
-from bloodssl.methods import fixmatch, flexmatch, mean_teacher, propagation, self_training, supervised
+from bloodssl.methods import distillation, fixmatch, flexmatch, mean_teacher, propagation, self_training, supervised
 from bloodssl.methods.registry import METHODS, get_method, register
 
-__all__ = ["METHODS", "fixmatch", "flexmatch", "get_method", "mean_teacher", "propagation", "register",
+__all__ = ["METHODS", "distillation", "fixmatch", "flexmatch", "get_method", "mean_teacher", "propagation", "register",
            "self_training", "supervised"]  # fmt: skip

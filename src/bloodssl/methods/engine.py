@@ -109,6 +109,10 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
         """The loss of one step; every random view must draw from ``context.generator``."""
         raise NotImplementedError
 
+    def prepare(self, base: CNNClassifier, X: np.ndarray, y: np.ndarray, eval_set) -> None:
+        """Work the method does once, after round 0 (``base``) and before the steps, on the
+        checked images and labels (nothing by default; teachers of a distillation)."""
+
     def init_state(self, n_unlabelled: int, prior: torch.Tensor) -> dict:
         """The method's own tensors at step 0 (kept in ``Context.state`` and the checkpoint)."""
         return {}
@@ -146,6 +150,7 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
         start = time.perf_counter()
         base, X, y, y_true, _ = self._fit_supervised(X, y, eval_set, y_true)
         unlabelled = np.flatnonzero(y < 0)
+        self.prepare(base, X, y, eval_set)
         model = self._train(base, X, y, unlabelled, eval_set, y_true)
         last = self.history_[-1]
         selection = {"train_set": len(X)}

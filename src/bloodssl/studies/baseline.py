@@ -50,17 +50,23 @@ class Run:
     #: settings that tell this run from others of the same method and fraction (how its labels were chosen,
     #: labels per class, a learning rate)
     params: dict = field(default_factory=dict)
+    #: what the whole method cost, where ``classifier`` is its last network (default: the classifier's fit)
+    wall_seconds: float | None = None
+    #: the method's own measurements on the training split in place of the classifier's best epoch (a method
+    #: of several networks: its best step, how many of its pseudo-labels are right)
+    train_metrics: dict | None = None
 
     def rows(self, profile: str) -> list[dict]:
         """The run as tidy result rows (metrics per split, then speed)."""
+        seconds = self.classifier.fit_seconds_ if self.wall_seconds is None else self.wall_seconds
         keys = dict(method=self.method, model=self.classifier.model, label_fraction=self.fraction,
                     n_labels=self.classifier.n_labels_, seed=self.seed,
-                    wall_seconds=self.classifier.fit_seconds_, profile=profile, params=self.params)  # fmt: skip
+                    wall_seconds=seconds, profile=profile, params=self.params)  # fmt: skip
         out = []
         for split, evaluation in self.evaluations.items():
             out += results.rows(evaluation.metrics, split=split, **keys)
-        speed = {"train_images_per_second": self.classifier.train_images_per_second_,
-                 "best_epoch": self.classifier.best_epoch_}  # fmt: skip
+        speed = {"train_images_per_second": self.classifier.train_images_per_second_}
+        speed |= {"best_epoch": self.classifier.best_epoch_} if self.train_metrics is None else self.train_metrics
         out += results.rows(speed, split="train", **keys)
         out += results.rows({"inference_images_per_second": self.inference_images_per_second},
                             split="test", **keys)  # fmt: skip
@@ -130,16 +136,18 @@ def evaluated(
     seed: int,
     class_names: Sequence[str] | None = None,
     params: Mapping | None = None,
+    **measured,
 ) -> Run:
     """A fitted ``classifier`` evaluated on val and test (the test split predicted once, at
-    the end), with its inference speed over both."""
+    the end), with its inference speed over both; ``measured`` are ``Run``'s ``wall_seconds``
+    and ``train_metrics``."""
     evaluations = {}
     start = time.perf_counter()
     for name in ("val", "test"):
         evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images), class_names)
     seconds = time.perf_counter() - start
     speed = (len(splits["val"]) + len(splits["test"])) / seconds
-    return Run(method, fraction, seed, classifier, evaluations, speed, dict(params or {}))
+    return Run(method, fraction, seed, classifier, evaluations, speed, dict(params or {}), **measured)
 
 
 def sweep(

@@ -3,16 +3,17 @@ labelled images for every method, next to the published anchors (its plan per pr
 
 The curve gathers the final results the other notebooks wrote (``gather``); this notebook
 adds what none of them runs: notebook 01's CNN recipe at every label fraction (and at
-SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), and the
-choice of which images to label from nothing (``choose_labels``). On every line each point
-is the method, model and setting that validation picks (``curve``), never test.
+SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), the
+choice of which images to label from nothing (``choose_labels``) and the distillation of an
+ensemble of few-label CNNs (``distillation_runs``). On every line each point is the method,
+model and setting that validation picks (``curve``), never test.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import embed
+from bloodssl.methods.distillation import EnsembleDistillationCNN
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.studies import baseline
 from bloodssl.studies.embeddings import PLANS as EMBEDDING_PLANS
@@ -39,7 +41,7 @@ OTHER_SOURCES = tuple(stem for stem in SOURCES if stem != STEM)
 CURVES = {"supervised": "supervised CNN", "baseline": "supervised CNN", "label_propagation": "graph propagation",
           "label_spreading": "graph propagation", "self_training": "self-training", "ssl": "self-training",
           "fixmatch": "FixMatch", "mean_teacher": "Mean Teacher", "flexmatch": "FlexMatch", "ssl_al": "SSL+AL",
-          "transfer": "ImageNet transfer"}  # fmt: skip
+          "transfer": "ImageNet transfer", "distillation": "ensemble distillation"}  # fmt: skip
 #: how the images to label are chosen (``choose_labels``)
 SELECTIONS = ("stratified", "random", "typiclust")
 #: the published results the curve is drawn against (sources in its ``reference`` column)
@@ -57,7 +59,8 @@ class Plan:
     compared with the stratified ones, TypiClust on notebook 02's SimCLR embeddings
     (``simclr_epochs``); ``transfer_fractions``: where EfficientNet-Lite0 with ImageNet
     weights is fine-tuned (``transfer``: its ``CNNClassifier`` parameters) at each learning rate
-    of ``transfer_lrs``.
+    of ``transfer_lrs``; ``distillation_fractions``: where an ensemble of the recipe's CNNs is
+    distilled into one (``distillation``: ``EnsembleDistillationCNN`` parameters).
     """
 
     fractions: tuple[float, ...]
@@ -73,6 +76,8 @@ class Plan:
     #: the CNNs' test-time augmentation (not part of a checkpoint: the shared ones are evaluated with it); eight
     #: dihedral views made the evaluation of a run cost more than its training at the default profile
     tta: str = "none"
+    distillation_fractions: tuple[float, ...] = ()
+    distillation: dict = field(default_factory=dict)
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -84,11 +89,17 @@ def _plan(profile: str, **sizes) -> Plan:
 #: augmentation; its learning rate is the plan's ``transfer_lrs``
 TRANSFER = {"model": "efficientnet_lite0", "tta": "none"}
 
+#: distilling the ensemble (``EnsembleDistillationCNN``): three teachers labelling one view of each image, two
+#: unlabelled images per labelled one and the moving average of notebook 04's default FixMatch schedule
+DISTILLATION = dict(teachers=3, teacher_tta="none", unlabelled_ratio=2, ema_decay=0.99)
+
 PLANS: dict[str, Plan] = {
     # smoke: every kind of run once, each a few seconds (two epochs of 1,024 images)
     "smoke": _plan("smoke", cnn={"epochs": 2, "min_epoch_samples": 1024}, fractions=(0.25,), shots=(5,),
                    selection_fractions=(0.25,), transfer_fractions=(0.25,), transfer_lrs=(0.03,),
-                   transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25),
+                   transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25,
+                   distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
+                                                                     labelled_batch=16)),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1 %: about 4 minutes on 2 cores. 10-50 % are the full
     # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
@@ -96,10 +107,14 @@ PLANS: dict[str, Plan] = {
     # transfer network: fine-tuning EfficientNet-Lite0 trains at about a fifth of the CNN's images/s (notebook 07)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
-                     transfer_lrs=(0.03,)),
+                     transfer_lrs=(0.03,), distillation_fractions=(0.01,),
+                     distillation=dict(DISTILLATION, steps=300, eval_every=100)),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
-                  transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1)),
+                  transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
+                  distillation_fractions=(0.01, 0.02, 0.05),
+                  distillation=dict(DISTILLATION, teachers=5, teacher_tta="dihedral", steps=3000, eval_every=200,
+                                    ema_decay=0.997)),
 }  # fmt: skip
 
 
@@ -189,6 +204,51 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
         runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
                                        class_names=class_names, params={"labels": selection}))  # fmt: skip
     return runs
+
+
+def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
+                      class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
+    """The student of ``EnsembleDistillationCNN`` (``plan.distillation``) at each of
+    ``plan.distillation_fractions``, its round 0 the curve's CNN at that fraction and seed (so
+    free once ``curve_runs`` ran). Its cost is every network's: round 0, the other teachers,
+    labelling the images and the student; ``pseudo_accuracy`` is the share of unlabelled
+    training images whose soft label's largest class is right."""
+    train, val = splits["train"], splits["val"]
+    jobs = [(f, s) for f in plan.distillation_fractions for s in seeds]
+    runs = []
+    for fraction, seed in tqdm(jobs, desc="distillation", unit="run"):
+        labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
+        base = CNNClassifier(seed=seed, checkpoint=recipe_checkpoint("cnn", fraction, seed, profile), tta=plan.tta,
+                             progress=False, **plan.cnn)  # fmt: skip
+        folder = checkpoint_path(STEM, "distillation", "cnn", fraction, seed, profile).with_suffix("")
+        method = EnsembleDistillationCNN(base, checkpoint_dir=folder, progress=False, **plan.distillation)
+        method.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+        first, student = method.estimators_
+        unlabelled = np.setdiff1d(np.arange(len(train)), labelled)
+        right = float((method.soft_labels_.argmax(1).numpy() == train.labels[unlabelled]).mean())
+        runs.append(baseline.evaluated(
+            student, splits, method="distillation", fraction=fraction, seed=seed, class_names=class_names,
+            params={"teachers": method.teachers, "steps": method.steps},
+            wall_seconds=first.fit_seconds_ + method.teacher_seconds_ + student.fit_seconds_,
+            train_metrics={"best_step": student.best_epoch_, "pseudo_accuracy": right}))  # fmt: skip
+    return runs
+
+
+def levers(table: pd.DataFrame, fractions: Iterable[float]) -> pd.DataFrame:
+    """What each of this notebook's runs at ``fractions`` buys against notebook 01's CNN on
+    stratified labels (the curve's run, no setting) and what it costs: test accuracy (mean ±
+    std in %), its change in points and the minutes of one run."""
+    table = table[table["label_fraction"].isin(list(fractions)) & table["method"].isin(["supervised", "distillation"])]
+    accuracy = table[(table["split"] == "test") & (table["metric"] == "accuracy")]
+    keys = ["label_fraction", "method", "params"]
+    minutes = (accuracy.groupby(keys)["wall_seconds"].mean() / 60).rename("minutes").reset_index()
+    summary = results.summarize(accuracy, by=keys).merge(minutes, on=keys)
+    plain = summary[(summary["method"] == "supervised") & (summary["params"] == "{}")].set_index("label_fraction")
+    summary["change (points)"] = (summary["mean"] - summary["label_fraction"].map(plain["mean"])) * 100
+    summary["lever"] = [results.display_name(m, p) for m, p in zip(summary["method"], summary["params"], strict=True)]
+    summary["test accuracy (%)"] = results.mean_std(summary) if len(summary) else []
+    columns = ["label_fraction", "lever", "test accuracy (%)", "change (points)", "minutes", "n"]
+    return summary[columns].sort_values(["label_fraction", "change (points)"]).round(2).reset_index(drop=True)
 
 
 def classes_covered(labels: np.ndarray, chosen: Mapping[str, np.ndarray]) -> pd.DataFrame:
