@@ -33,8 +33,9 @@ from bloodssl import data  # noqa: E402
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config) -> int:
-    """`pytest -n auto`: a worker per core this process may run on (psutil's count ignores ``taskset``)."""
-    return len(os.sched_getaffinity(0))
+    """`pytest -n auto`: $PYTEST_XDIST_AUTO_NUM_WORKERS if set, else a worker per CPU this process may
+    run on (psutil's count of cores ignores ``taskset``)."""
+    return int(os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or len(os.sched_getaffinity(0)))
 
 
 REAL_FILE = data.default_path()

@@ -7,6 +7,7 @@ import pytest
 from conftest import colour_coded
 
 from bloodssl.data.augment import StrongAugment
+from bloodssl.methods import distillation
 from bloodssl.methods.distillation import EnsembleDistillationCNN
 from bloodssl.methods.supervised import CNNClassifier
 
@@ -32,9 +33,9 @@ def fit(task, **params) -> EnsembleDistillationCNN:
 
 def test_the_soft_labels_are_the_sharpened_mean_of_round_0_and_the_other_teachers(task):
     # break: label with round 0 alone, forget to sharpen, or give the teachers round 0's seed -> other soft labels
-    X, _, y_masked, _ = task
+    X, y, y_masked, _ = task
     clf = fit(task, teachers=3, temperature=0.5, steps=2, eval_every=2)
-    assert [teacher.seed for teacher in clf.teachers_] == [1, 2]
+    assert [teacher.seed for teacher in clf.teachers_] == [1000, 2000]  # no other run's seed
     for teacher in clf.teachers_:
         same = {k: v for k, v in teacher.get_params().items() if k not in {"seed", "checkpoint"}}
         assert same == {k: v for k, v in clf.estimators_[0].get_params().items() if k not in {"seed", "checkpoint"}}
@@ -43,8 +44,9 @@ def test_the_soft_labels_are_the_sharpened_mean_of_round_0_and_the_other_teacher
     expected = mean**2 / (mean**2).sum(1, keepdims=True)
     assert np.allclose(clf.soft_labels_.numpy(), expected, atol=1e-6)
     assert not np.allclose(mean, clf.estimators_[0].predict_proba(unlabelled), atol=1e-3)  # the teachers differ
-    assert clf.rounds_[1]["n_pseudo"] == len(unlabelled)  # every image carries its soft label: no threshold
-    assert clf.teacher_seconds_ >= sum(teacher.fit_seconds_ for teacher in clf.teachers_) > 0
+    # break: score the soft labels against the labels of other images -> another share
+    assert clf.soft_label_accuracy(y) == np.mean(expected.argmax(1) == y[y_masked < 0])
+    assert clf.teacher_seconds_ > sum(teacher.fit_seconds_ for teacher in clf.teachers_) > 0
 
 
 def test_the_student_learns_the_soft_labels_of_the_unlabelled_images(task):
@@ -63,13 +65,25 @@ def test_the_student_learns_the_soft_labels_of_the_unlabelled_images(task):
 
 def test_a_second_fit_reloads_round_0_the_teachers_and_the_student(task, tmp_path, monkeypatch):
     first = fit(task, teachers=2, checkpoint_dir=tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"round0.pt", "teacher1.pt", "distillation.pt"}
+    assert {p.name for p in tmp_path.iterdir()} == {"round0.pt", "teacher1.pt", "soft_labels.pt", "distillation.pt"}
     monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained a teacher again"))
     monkeypatch.setattr(EnsembleDistillationCNN, "_evaluate", lambda *a: pytest.fail("took a step again"))
     again = fit(task, teachers=2, checkpoint_dir=tmp_path)
     X_val = task[3][0]
     assert np.allclose(again.predict_proba(X_val), first.predict_proba(X_val), atol=1e-6)
-    assert again.teachers_[0].fit_seconds_ == first.teachers_[0].fit_seconds_  # the stored cost, not the reload's
+    # break: label the images again on a reload -> the labelling's seconds are measured anew
+    assert again.teacher_seconds_ == first.teacher_seconds_
+
+
+def test_other_soft_labels_take_the_students_steps_again(task, tmp_path, monkeypatch):
+    # break: key the student's checkpoint on its parameters and round 0 alone -> the student of the old teachers
+    # is reloaded and predicts as before
+    first = fit(task, teachers=2, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(distillation, "TEACHER_SEED_STEP", 7)  # other teachers, same parameters
+    again = fit(task, teachers=2, checkpoint_dir=tmp_path)
+    assert again.teachers_[0].seed == 7 and not np.allclose(again.soft_labels_, first.soft_labels_)
+    X_val = task[3][0]
+    assert not np.allclose(again.predict_proba(X_val), first.predict_proba(X_val), atol=1e-6)
 
 
 @pytest.mark.parametrize(

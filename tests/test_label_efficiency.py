@@ -184,18 +184,22 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
                                distillation_fractions=(0.25,))  # fmt: skip
     (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
+    shared = study.recipe_checkpoint("cnn", 0.25, 0, "smoke")
+    written = shared.stat().st_mtime_ns
     (run,) = study.distillation_runs(splits, plan, [0], profile="smoke", class_names=None)
     method_rows = results.frame(run.rows("smoke"))
-    # break: train round 0 again instead of reusing the curve's CNN -> its checkpoint appears beside the teachers'
+    # break: train round 0 again instead of reusing the curve's CNN (elsewhere, or under another signature, as when
+    # the engine's class count made it one) -> a checkpoint beside the teachers', or the curve's written again
     folder = checkpoint_path(study.STEM, "distillation", "cnn", 0.25, 0, "smoke").with_suffix("")
-    assert {p.name for p in folder.iterdir()} == {"teacher1.pt", "distillation.pt"}
+    assert {p.name for p in folder.iterdir()} == {"teacher1.pt", "soft_labels.pt", "distillation.pt"}
+    assert shared.stat().st_mtime_ns == written
     # break: leave the teachers out of the cost -> it is round 0's and the student's alone
     assert run.wall_seconds > curve_run.classifier.fit_seconds_ + run.classifier.fit_seconds_
     assert set(method_rows["wall_seconds"]) == {run.wall_seconds}
     assert run.params == {"teachers": 2, "steps": 10} and run.classifier.n_labels_ == curve_run.classifier.n_labels_
     train_rows = method_rows[method_rows["split"] == "train"].set_index("metric")["value"]
     assert set(train_rows.index) == {"train_images_per_second", "best_step", "pseudo_accuracy"}
-    assert 0 <= train_rows["pseudo_accuracy"] <= 1 and train_rows["best_step"] in (5, 10)
+    assert train_rows["best_step"] in (5, 10)
 
 
 def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_path):

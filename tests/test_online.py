@@ -84,8 +84,9 @@ def test_fixmatch_on_the_engine_predicts_what_the_old_loop_recorded(tmp_path):
     # break: draw the augmented views in another order, or update the EMA before the step -> other probabilities
     golden = np.load(GOLDEN)
     out = tmp_path / "fit.npz"
-    subprocess.run([sys.executable, "-c", GOLDEN_FIT, str(Path(__file__).parent), str(out)], check=True,
-                   env=os.environ | AVX2)  # fmt: skip
+    # not as a pytest-xdist worker: its conftest would move the folders and cores of this one's again
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")} | AVX2
+    subprocess.run([sys.executable, "-c", GOLDEN_FIT, str(Path(__file__).parent), str(out)], check=True, env=env)
     fitted = np.load(out)
     assert np.abs(fitted["proba"] - golden["proba"]).max() < 1e-5
     assert fitted["val_accuracy"].tolist() == pytest.approx(golden["val_accuracy"].tolist())
@@ -112,6 +113,7 @@ def test_the_other_engine_methods_learn_the_colours_too(task, algorithm):
 @pytest.mark.parametrize(("teacher", "align"), [("average", False), ("online", True), ("average", True)])
 def test_the_guards_against_confirmation_bias_still_learn_the_colours(task, teacher, align):
     X_val, y_val = task[3]
+    # 120 steps: at 80 the averaged teacher without alignment reached 87.5 % with AVX-512 kernels (100 % with AVX2)
     clf = fit(task, teacher=teacher, align=align, steps=120, eval_every=20, ema_decay=0.8)
     assert clf.score(X_val, y_val) >= 0.95 and clf.rounds_[1]["pseudo_accuracy"] >= 0.9
 

@@ -9,11 +9,18 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 
+from bloodssl.core.checkpoints import load_checkpoint, save_checkpoint
+from bloodssl.core.hashing import fingerprint, signature, weights_fingerprint
 from bloodssl.core.prediction import TTA_MODES
+from bloodssl.core.validation import check_fitted
 from bloodssl.data.augment import StrongAugment
 from bloodssl.methods.engine import Batch, Context, OnlineSSL, StepOutput
 from bloodssl.methods.registry import register
 from bloodssl.methods.supervised import CNNClassifier
+
+#: teacher i of a run of seed s has seed s + i * TEACHER_SEED_STEP: never the seed of another run of the study
+#: (seeds 0, 1, 2...), whose network would share its initial weights and augmentation stream
+TEACHER_SEED_STEP = 1000
 
 
 @register("distillation")
@@ -21,10 +28,10 @@ class EnsembleDistillationCNN(OnlineSSL):
     """Soft pseudo-labels from an ensemble of teachers (see ``OnlineSSL`` for the shared parameters).
 
     ``teachers`` networks learn the labelled images: round 0's and ``teachers - 1`` more that
-    differ from it only in their seed. The mean of their probabilities on each unlabelled
-    image (over the ``teacher_tta`` views), sharpened by ``temperature`` (below 1 sharpens),
-    is that image's soft label, fixed for the whole fit. The student starts from round 0's
-    weights and learns the soft labels on strong views (``strong``, default
+    differ from it only in their seed (``TEACHER_SEED_STEP``). The mean of their probabilities
+    on each unlabelled image (over the ``teacher_tta`` views), sharpened by ``temperature``
+    (below 1 sharpens), is that image's soft label, fixed for the whole fit. The student starts
+    from round 0's weights and learns the soft labels on strong views (``strong``, default
     ``StrongAugment()``), weight ``unlabelled_weight``, next to cross-entropy on the labelled
     images.
 
@@ -34,8 +41,9 @@ class EnsembleDistillationCNN(OnlineSSL):
     unlabelled image keeps much of that gain in one network (Hinton et al., 2015; the soft
     labels of Noisy Student, Xie et al., 2020). No threshold discards an image: a doubtful
     one carries a flat target. After ``fit``: ``teachers_`` (the networks beside round 0),
-    ``soft_labels_`` (one row per unlabelled image) and ``teacher_seconds_`` (training the
-    teachers and labelling the images; a checkpointed teacher costs only its stored time).
+    ``soft_labels_`` (one row per unlabelled image, in order) and ``teacher_seconds_`` (training
+    the teachers and labelling the images; a reloaded teacher or labelling costs what it first
+    took, as a reloaded network does).
     """
 
     name = "distillation"
@@ -81,18 +89,38 @@ class EnsembleDistillationCNN(OnlineSSL):
             raise ValueError(f"unknown teacher_tta {self.teacher_tta!r}; choose one of {', '.join(TTA_MODES)}")
 
     def prepare(self, base: CNNClassifier, X: np.ndarray, y: np.ndarray, eval_set) -> None:
-        """Train the teachers beside ``base`` (or reload them) and label the unlabelled images."""
+        """Train the teachers beside ``base`` and label the unlabelled images (both reloaded
+        from ``checkpoint_dir`` when they are there, with the seconds they first took)."""
         self.teachers_ = [
-            clone(base).set_params(seed=base.seed + i, checkpoint=self._checkpoint(f"teacher{i}")).fit(X, y, eval_set)
+            clone(base).set_params(seed=base.seed + TEACHER_SEED_STEP * i, checkpoint=self._checkpoint(f"teacher{i}"))
             for i in range(1, self.teachers)
         ]
-        start = time.perf_counter()
-        unlabelled = X[y < 0]
-        proba = np.mean([net.predict_proba_tta(unlabelled, self.teacher_tta) for net in [base, *self.teachers_]], 0)
-        sharpened = proba ** (1 / self.temperature)
-        self.soft_labels_ = torch.from_numpy((sharpened / sharpened.sum(1, keepdims=True)).astype(np.float32))
-        labelling = time.perf_counter() - start
-        self.teacher_seconds_ = sum(teacher.fit_seconds_ for teacher in self.teachers_) + labelling
+        for teacher in self.teachers_:
+            teacher.fit(X, y, eval_set)
+        networks, unlabelled = [base, *self.teachers_], X[y < 0]
+        settings = {"teacher_tta": self.teacher_tta, "temperature": self.temperature}
+        key = signature(settings, fingerprint(unlabelled) + "".join(weights_fingerprint(n.model_) for n in networks))
+        path = self._checkpoint("soft_labels")
+        state = load_checkpoint(path, key)
+        if state is None:
+            start = time.perf_counter()
+            proba = np.mean([net.predict_proba_tta(unlabelled, self.teacher_tta) for net in networks], 0)
+            sharpened = proba ** (1 / self.temperature)
+            soft = torch.from_numpy((sharpened / sharpened.sum(1, keepdims=True)).astype(np.float32))
+            state = {"signature": key, "soft_labels": soft, "seconds": time.perf_counter() - start}
+            save_checkpoint(path, state)
+        self.soft_labels_ = state["soft_labels"]
+        self.teacher_seconds_ = sum(teacher.fit_seconds_ for teacher in self.teachers_) + state["seconds"]
+
+    def prepared_fingerprint(self) -> str:
+        return fingerprint(self.soft_labels_.numpy())
+
+    def soft_label_accuracy(self, y_true) -> float:
+        """The share of the unlabelled images whose soft label puts the true class (``y_true``:
+        the hidden labels of the images ``fit`` saw) first."""
+        check_fitted(self, "soft_labels_")
+        hidden = np.asarray(y_true)[self.transduction_ < 0]
+        return float((self.soft_labels_.argmax(1).numpy() == hidden).mean())
 
     def train_step(self, context: Context, batch: Batch) -> StepOutput:
         targets = self.soft_labels_[batch.rows]

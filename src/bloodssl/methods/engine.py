@@ -1,4 +1,5 @@
-"""The training engine of every online semi-supervised method (FixMatch, FlexMatch, Mean Teacher).
+"""The training engine of every online semi-supervised method (FixMatch, FlexMatch, Mean Teacher,
+ensemble distillation).
 
 ``OnlineSSL`` owns what such methods share, written once: round 0 (the supervised network
 the method starts from), seeding, the optimiser and its cosine schedule, the moving average
@@ -113,6 +114,11 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
         """Work the method does once, after round 0 (``base``) and before the steps, on the
         checked images and labels (nothing by default; teachers of a distillation)."""
 
+    def prepared_fingerprint(self) -> str:
+        """A fingerprint of what ``prepare`` made, part of the steps' checkpoint signature: when
+        it changes (other teachers, other soft labels) the steps are taken again, never reloaded."""
+        return ""
+
     def init_state(self, n_unlabelled: int, prior: torch.Tensor) -> dict:
         """The method's own tensors at step 0 (kept in ``Context.state`` and the checkpoint)."""
         return {}
@@ -134,7 +140,8 @@ class OnlineSSL(StagedNetworks, ClassifierMixin, BaseEstimator):
 
     def _signature(self, base: CNNClassifier, X: np.ndarray, y: np.ndarray, eval_set) -> str:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in self._NOT_TRAINING}
-        return signature(params, fingerprint(X, y, *(eval_set or ())) + weights_fingerprint(base.model_))
+        data = fingerprint(X, y, *(eval_set or ())) + weights_fingerprint(base.model_) + self.prepared_fingerprint()
+        return signature(params, data)
 
     def fit(self, X, y, eval_set: tuple | None = None, y_true=None) -> OnlineSSL:
         """Train on ``X`` with labels ``y`` (-1 for unlabelled).

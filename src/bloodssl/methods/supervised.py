@@ -105,6 +105,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _signature(self, images: np.ndarray, labels: np.ndarray, eval_set) -> str:
         skip = {"checkpoint", "num_threads", "progress", "tta"}
         params = {k: v for k, v in self.get_params().items() if k not in skip}
+        # the classes the network has, not how they were given: None (inferred from the labels) and the count it
+        # infers train the same network, so a semi-supervised method's round 0 reuses a plain CNN's checkpoint
+        params["n_classes"] = self.n_classes_
         data = fingerprint(images, labels, *(eval_set or ()))
         if self.warm_start and hasattr(self, "model_"):
             data += weights_fingerprint(self.model_)

@@ -136,18 +136,19 @@ def evaluated(
     seed: int,
     class_names: Sequence[str] | None = None,
     params: Mapping | None = None,
-    **measured,
+    wall_seconds: float | None = None,
+    train_metrics: dict | None = None,
 ) -> Run:
     """A fitted ``classifier`` evaluated on val and test (the test split predicted once, at
-    the end), with its inference speed over both; ``measured`` are ``Run``'s ``wall_seconds``
-    and ``train_metrics``."""
+    the end), with its inference speed over both; ``wall_seconds`` and ``train_metrics`` as in
+    ``Run``."""
     evaluations = {}
     start = time.perf_counter()
     for name in ("val", "test"):
         evaluations[name] = evaluate(splits[name].labels, classifier.predict_proba(splits[name].images), class_names)
     seconds = time.perf_counter() - start
     speed = (len(splits["val"]) + len(splits["test"])) / seconds
-    return Run(method, fraction, seed, classifier, evaluations, speed, dict(params or {}), **measured)
+    return Run(method, fraction, seed, classifier, evaluations, speed, dict(params or {}), wall_seconds, train_metrics)
 
 
 def sweep(

@@ -207,12 +207,12 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
 
 
 def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
-                      class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
+                      class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
     """The student of ``EnsembleDistillationCNN`` (``plan.distillation``) at each of
     ``plan.distillation_fractions``, its round 0 the curve's CNN at that fraction and seed (so
     free once ``curve_runs`` ran). Its cost is every network's: round 0, the other teachers,
     labelling the images and the student; ``pseudo_accuracy`` is the share of unlabelled
-    training images whose soft label's largest class is right."""
+    training images whose soft label puts the right class first."""
     train, val = splits["train"], splits["val"]
     jobs = [(f, s) for f in plan.distillation_fractions for s in seeds]
     runs = []
@@ -224,8 +224,7 @@ def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[i
         method = EnsembleDistillationCNN(base, checkpoint_dir=folder, progress=False, **plan.distillation)
         method.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
         first, student = method.estimators_
-        unlabelled = np.setdiff1d(np.arange(len(train)), labelled)
-        right = float((method.soft_labels_.argmax(1).numpy() == train.labels[unlabelled]).mean())
+        right = method.soft_label_accuracy(train.labels)
         runs.append(baseline.evaluated(
             student, splits, method="distillation", fraction=fraction, seed=seed, class_names=class_names,
             params={"teachers": method.teachers, "steps": method.steps},
