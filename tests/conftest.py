@@ -4,17 +4,22 @@ to a temporary folder, never to the committed reports/, models/ or data/processe
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-_OUTPUT = Path(tempfile.mkdtemp(prefix="bloodssl-tests-"))
+# this file runs twice in a process that also imports it by name (`from conftest import ...`): the second time it
+# finds the folders of the first, and a worker started by `pytest -n N` finds its controller's
+_CREATED = "BLOODSSL_TEST_OUTPUT" not in os.environ  # only a folder made here is removed at the end
+_OUTPUT = Path(os.environ.get("BLOODSSL_TEST_OUTPUT") or tempfile.mkdtemp(prefix="bloodssl-tests-"))
+os.environ["BLOODSSL_TEST_OUTPUT"] = str(_OUTPUT)
 os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
 os.environ.setdefault("BLOODSSL_MODELS", str(_OUTPUT / "models"))
 os.environ.setdefault("BLOODSSL_EMBEDDINGS", str(_OUTPUT / "embeddings"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 #: set in each worker of `pytest -n N` (pytest-xdist): "gw0", "gw1", ...
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-if _WORKER:
+if _WORKER and Path(os.environ["BLOODSSL_MODELS"]).name != _WORKER:
     # a worker inherits the folders above from the process that started it: give it its own beneath them, so
     # that two workers never write the same checkpoint or results file
     for name in ("BLOODSSL_REPORTS", "BLOODSSL_MODELS", "BLOODSSL_EMBEDDINGS"):
@@ -29,6 +34,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bloodssl import data  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the temporary outputs once every test passed (the controller of `pytest -n N`, after its
+    workers); a failed run keeps them to look at (their folder is $BLOODSSL_TEST_OUTPUT)."""
+    if _CREATED and not _WORKER and exitstatus == 0:
+        shutil.rmtree(_OUTPUT, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from bloodssl import results
+from bloodssl.data import Split
 from bloodssl.studies import architectures as study
 
 
@@ -59,8 +63,9 @@ def test_the_ablation_table_puts_clean_tta_corrupted_and_speed_side_by_side_per_
 
 
 def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy():
-    plan = study.Plan(("cnn",), ("cnn", "small_cnn"), 1, 10, 0.1, robust_models=("cnn",), long_models=("cnn_se",),
-                      long_epochs=20, ablation_models=("small_cnn",), augmentations=("none", "mixup"))  # fmt: skip
+    long = study.Recipe("cnn_se", study.MEDMNISTC, 20)
+    plan = study.Plan(("cnn",), ("cnn", "small_cnn"), 1, 10, 0.1, robust_models=("cnn",), long_recipes=(long,),
+                      ablation_models=("small_cnn",), augmentations=("none", "mixup"))  # fmt: skip
     Recipe = study.Recipe
     assert plan.recipes() == [Recipe("cnn"), Recipe("small_cnn"), Recipe("cnn", study.MEDMNISTC),
                               Recipe("cnn_se", study.MEDMNISTC, 20), Recipe("small_cnn", "none"),
@@ -69,8 +74,27 @@ def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy(
     assert Recipe("cnn_se", study.MEDMNISTC, 20).name == f"{study.MEDMNISTC}, 20 epochs"
     with pytest.raises(ValueError, match="pass medmnistc_copy"):
         study.trained({}, plan, Recipe("cnn", study.MEDMNISTC), 0)
-    with pytest.raises(ValueError, match="need long_epochs"):
-        study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, long_models=("cnn_se",))
+    assert plan.needs_medmnistc() and not study.Plan(("cnn",), ("cnn",), 1, 10, 0.1).needs_medmnistc()
+    assert [plan.keeps_probabilities(recipe) for recipe in plan.recipes()] == [True] * 4 + [False] * 2
+    with pytest.raises(ValueError, match="have no epochs"):
+        study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, long_recipes=(Recipe("cnn_se"),))
+
+
+def test_the_deduplicated_test_split_is_row_numbers_and_an_ablation_network_keeps_labels_only():
+    # break: keep the AUC of a labels-only network, or store the subset as a copy -> the asserts below fail
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(8), 5)
+    proba = rng.dirichlet(np.ones(8), len(labels)).astype(np.float32)
+    test = Split("test", np.zeros((len(labels), 28, 28, 3), np.uint8), labels)
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=40, seed=0, profile="full")
+    for labels_only in (False, True):
+        rows, [kept] = study.deduplicated(proba, test, np.array([1, 7]), keys, {"tta": "none"}, list("abcdefgh"),
+                                          labels_only)  # fmt: skip
+        assert ("auc" in {row["metric"] for row in rows}) is not labels_only
+        assert kept.split == study.DEDUPLICATED and len(kept.y_true) == 38 and len(kept.whole.y_true) == 40
+        assert kept.rows.tolist() == [0, *range(2, 7), *range(8, 40)]
+        expected = np.eye(8)[proba.argmax(axis=1)] if labels_only else proba
+        assert np.array_equal(kept.proba, expected[kept.rows])
 
 
 def test_the_fastest_architecture_within_half_a_validation_point_of_the_best_is_named():
@@ -118,3 +142,32 @@ def test_recipe_names_add_the_epochs_of_a_long_schedule_and_leave_costs_unnamed(
     ]
     names = study.recipe_names(results.expand_params(results.frame(rows)))
     assert names.iloc[:2].tolist() == [study.CELL, f"{study.MEDMNISTC}, 20 epochs"] and names.iloc[2] != names.iloc[2]
+
+
+def test_the_long_schedule_of_every_seed_is_scored_as_one_averaged_model():
+    # break: average other recipes' networks, or score one seed as an ensemble -> the values below differ
+    plan = study.Plan(
+        ("cnn",), ("cnn",), 2, 10, 0.1, ttas=("none",), long_recipes=(study.Recipe("cnn", study.CELL, 9),)
+    )
+    labels = np.array([0, 1, 1, 0])
+    splits = {name: Split(name, np.zeros((4, 28, 28, 3), np.uint8), labels) for name in ("val", "test")}
+    long, short = plan.long_recipes[0], study.Recipe("cnn")
+    proba = {0: np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.4, 0.6]]),
+             1: np.array([[0.7, 0.3], [0.2, 0.8], [0.2, 0.8], [0.8, 0.2]])}  # fmt: skip
+    proba_of = {(long, s): {"none": {"val": p, "test": p}} for s, p in proba.items()}
+    proba_of[(short, 0)] = {"none": {"val": 1 - proba[0], "test": 1 - proba[0]}}
+
+    class Fitted:
+        fit_seconds_ = 30.0
+
+    trained = {key: Fitted() for key in proba_of}
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=4, profile="full")
+    rows, saved = study.ensembled(long, proba_of, trained, splits, plan, keys, ["a", "b"])
+    accuracy = {row["split"]: row for row in rows if row["metric"] == "accuracy"}
+    assert accuracy["test"]["value"] == 1.0 and accuracy["test"]["seed"] == 0  # seed 0 alone: 0.5
+    assert accuracy["test"]["wall_seconds"] == 60.0
+    assert json.loads(accuracy["test"]["params"]) == {"augment": "cell", "epochs": 9, "ensemble": 2, "tta": "none"}
+    assert np.allclose(saved[1].proba, (proba[0] + proba[1]) / 2)
+    assert study.ensembled(short, proba_of, trained, splits, plan, keys, ["a", "b"]) == ([], [])
+    names = study.recipe_names(results.expand_params(results.frame(rows)))
+    assert set(names) == {"cell, 9 epochs, ensemble of 2"}

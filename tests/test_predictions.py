@@ -97,6 +97,37 @@ def test_identical_predictions_are_stored_once_and_load_for_every_run(tmp_path):
     assert all(np.array_equal(p.proba, proba) and np.array_equal(p.y_true, y) for p in loaded)
 
 
+def test_a_subset_is_stored_as_row_numbers_and_rescores_exactly(tmp_path):
+    # break: store the subset's own copy (or index the wrong block) -> the file grows or the metrics differ
+    y, proba = _run(0)
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=598, seed=0, profile="full")
+    whole = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "none"}), "test", y, proba)
+    other = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "dihedral"}), "test", *_run(1))
+    rows = np.arange(0, 600, 3)
+    subset = predictions.subset(whole, rows, "test_deduplicated", **keys, params={"tta": "none", "left_out": 400})
+    assert np.array_equal(subset.proba, proba[rows]) and np.array_equal(subset.y_true, y[rows])
+    records = results.rows(evaluate(y, proba).metrics, split="test", wall_seconds=1.0, **keys, params={"tta": "none"})
+    records += results.rows(evaluate(y[rows], proba[rows]).metrics, split="test_deduplicated", wall_seconds=1.0,
+                            **keys, params={"tta": "none", "left_out": 400})  # fmt: skip
+    results.save(records, "07_demo", results_dir=tmp_path)
+    predictions.save([whole, other, subset], "07_demo", results_dir=tmp_path)
+    with np.load(tmp_path / "07_demo.predictions.npz") as data:
+        assert data["proba"].shape == (1200, 8) and data["rows"].tolist() == rows.tolist()
+    loaded = {p.split + p.keys["params"]: p for p in predictions.load("07_demo", tmp_path)}
+    again = loaded['test_deduplicated{"left_out":400,"tta":"none"}']
+    assert np.array_equal(again.proba, proba[rows]) and np.array_equal(again.y_true, y[rows])
+    checked = results.rescore_all(tmp_path)
+    assert len(checked) == 8 and checked["same"].all(), checked
+
+
+def test_a_subset_needs_row_numbers_of_its_whole():
+    y, proba = _run(0, n=10)
+    whole = predictions.Prediction(predictions.run_keys("m", "cnn", 1.0, 0, "full"), "test", y, proba)
+    with pytest.raises(ValueError, match="row numbers of the 10 images of test"):
+        predictions.subset(whole, [3, 10], "test_deduplicated", method="m", model="cnn", label_fraction=1.0, seed=0,
+                           profile="full")  # fmt: skip
+
+
 def _readme_from(tmp_path):
     """A README whose generated section is rendered from the results in ``tmp_path``."""
     source = readme.Source("default", tmp_path, "demo")

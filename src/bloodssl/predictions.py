@@ -39,12 +39,15 @@ SUFFIX = ".predictions.npz"
 
 @dataclass(frozen=True)
 class Prediction:
-    """One run's probabilities (rows: images of ``split`` in order, columns: classes) and the true labels."""
+    """One run's probabilities (rows: images of ``split`` in order, columns: classes) and the true
+    labels; a ``subset`` also knows the ``whole`` prediction it is the ``rows`` of."""
 
     keys: dict
     split: str
     y_true: np.ndarray
     proba: np.ndarray
+    whole: Prediction | None = None
+    rows: np.ndarray | None = None
 
 
 def run_keys(method: str, model: str, label_fraction: float, seed: int, profile: str,
@@ -69,6 +72,16 @@ def of_labels(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, split: str
     return Prediction(run_keys(**keys), split, np.asarray(y_true), proba)
 
 
+def subset(whole: Prediction, rows: np.ndarray, split: str, **keys) -> Prediction:
+    """The ``rows`` of ``whole`` as the prediction of ``split`` (a test split without its
+    duplicates), keyed by ``keys``: ``save`` stores the row numbers into ``whole``'s copy, not a
+    second copy of the probabilities."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(whole.y_true))):
+        raise ValueError(f"rows of {split} must be row numbers of the {len(whole.y_true)} images of {whole.split}")
+    return Prediction(run_keys(**keys), split, whole.y_true[rows], whole.proba[rows], whole=whole, rows=rows)
+
+
 def _check(prediction: Prediction) -> None:
     if prediction.proba.ndim != 2 or len(prediction.proba) != len(prediction.y_true):
         raise ValueError(f"{prediction.keys['method']} ({prediction.split}): probabilities of shape "
@@ -79,11 +92,30 @@ def _check(prediction: Prediction) -> None:
                          "retrain it")  # fmt: skip
 
 
+class _Blocks:
+    """Arrays laid one after another, each distinct content once: where each one lies."""
+
+    def __init__(self) -> None:
+        self.where: dict[bytes, tuple[int, int]] = {}
+        self.arrays: list[tuple[np.ndarray, ...]] = []
+        self.size = 0
+
+    def place(self, *arrays: np.ndarray) -> tuple[int, int]:
+        """(start, stop) of ``arrays`` (of one length), stored unless the same content already is."""
+        content = hashlib.md5(b"".join(array.tobytes() for array in arrays)).digest()
+        if content not in self.where:
+            self.where[content] = (self.size, self.size + len(arrays[0]))
+            self.arrays.append(arrays)
+            self.size += len(arrays[0])
+        return self.where[content]
+
+
 def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None = None) -> Path:
     """Write ``<stem>.predictions.npz`` atomically (every prediction checked finite, a run
     given twice kept once); return its path. Identical arrays are stored once and shared by
     the runs that gave them: every method of a fraction and seed starts from the same
-    round-0 network, and a run's last round is its final result."""
+    round-0 network, and a run's last round is its final result. A ``subset`` is stored as
+    its row numbers into its whole prediction's copy."""
     unique: dict[tuple, Prediction] = {}
     for prediction in predictions:
         unique.setdefault(_key(prediction.keys, prediction.split), prediction)
@@ -93,23 +125,20 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     widths = {p.proba.shape[1] for p in predictions}
     if len(widths) > 1:
         raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")
-    blocks: dict[bytes, tuple[int, int]] = {}  # content -> (start, stop) of its one stored copy
-    stored, runs, offset = [], [], 0
+    blocks, row_blocks, runs = _Blocks(), _Blocks(), []
     for p in predictions:
-        proba, y_true = p.proba.astype(np.float32), p.y_true.astype(np.int16)
-        content = hashlib.md5(proba.tobytes() + y_true.tobytes()).digest()
-        if content not in blocks:
-            blocks[content] = (offset, offset + len(y_true))
-            stored.append((proba, y_true))
-            offset += len(y_true)
-        start, stop = blocks[content]
+        whole = p.whole or p
+        start, stop = blocks.place(whole.proba.astype(np.float32), whole.y_true.astype(np.int16))
         runs.append({**p.keys, "split": p.split, "start": start, "stop": stop})
+        if p.rows is not None:
+            runs[-1]["rows_start"], runs[-1]["rows_stop"] = row_blocks.place(p.rows.astype(np.int32))
     width = widths.pop() if widths else 0
-    proba = np.concatenate([a for a, _ in stored]) if stored else np.zeros((0, width), np.float32)
-    y_true = np.concatenate([b for _, b in stored]) if stored else np.zeros(0, np.int16)
+    proba = np.concatenate([a for a, _ in blocks.arrays]) if blocks.arrays else np.zeros((0, width), np.float32)
+    y_true = np.concatenate([b for _, b in blocks.arrays]) if blocks.arrays else np.zeros(0, np.int16)
+    rows = np.concatenate([r for (r,) in row_blocks.arrays]) if row_blocks.arrays else np.zeros(0, np.int32)
     target = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true, proba=proba)
+        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true, proba=proba, rows=rows)
     return target
 
 
@@ -121,6 +150,7 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
     try:
         with np.load(path, allow_pickle=False) as data:
             runs, y_true, proba = json.loads(str(data["runs"])), data["y_true"], data["proba"]
+            rows = data["rows"] if "rows" in data.files else np.zeros(0, np.int32)  # files before subsets had none
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
         raise ValueError(
             f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb"
@@ -128,8 +158,9 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
     out = []
     for run in runs:
         start, stop, split = run.pop("start"), run.pop("stop"), run.pop("split")
+        kept = rows[run.pop("rows_start") : run.pop("rows_stop")] if "rows_start" in run else slice(None)
         run["round"] = float("nan") if run["round"] is None else run["round"]
-        out.append(Prediction(run, split, y_true[start:stop].astype(np.int64), proba[start:stop]))
+        out.append(Prediction(run, split, y_true[start:stop][kept].astype(np.int64), proba[start:stop][kept]))
     return out
 
 

@@ -13,7 +13,6 @@ MedMNIST-C's authors propose) or another of ``data.recipes`` (the augmentation a
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bloodssl import paths, predictions, results
+from bloodssl import predictions, results
 from bloodssl.core.calibration import expected_calibration_error, fit_temperature, reliability, sharpen
 from bloodssl.core.evaluate import evaluate
-from bloodssl.core.hashing import fingerprint
-from bloodssl.data import Split, corruptions, duplicates
+from bloodssl.data import Split, duplicates
 from bloodssl.deploy.bench import bench_model
 from bloodssl.deploy.memory import peak_memory_mib
 from bloodssl.methods.supervised import CNNClassifier
@@ -60,8 +58,8 @@ class Plan:
     (``bench_models``, ``bench_seconds`` per measurement) and those trained with notebook 01's
     recipe (``train_models``, its ``model_profile`` plan with ``epochs`` instead of the plan's
     when given, on ``n_seeds`` seeds) and those also trained with the MedMNIST-C recipe
-    (``robust_models``), with it for ``long_epochs`` (``long_models``: the 98 % target's long
-    schedule) or with each of ``augmentations`` (``ablation_models``); the test
+    (``robust_models``), with each of ``augmentations`` (``ablation_models``) or with a long
+    schedule (``long_recipes``: the 98 % target's); the test
     images corrupted per corruption and severity (``corrupted_images``, None = all); the
     largest perceptual-hash distance of a near duplicate (``max_distance`` bits of 64)."""
 
@@ -88,13 +86,13 @@ class Plan:
     augmentations: tuple[str, ...] = ()
     #: (architecture, peak learning rate) for those trained at another than notebook 01's recipe's (params ``lr``)
     learning_rates: tuple[tuple[str, float], ...] = ()
-    #: architectures also trained with the MedMNIST-C recipe for ``long_epochs`` (params ``epochs``)
-    long_models: tuple[str, ...] = ()
-    long_epochs: int | None = None
+    #: networks trained for their own ``epochs`` (params ``epochs``): the 98 % target's long schedules
+    long_recipes: tuple[Recipe, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.long_models and not self.long_epochs:
-            raise ValueError(f"long_models={self.long_models} need long_epochs: how long is their schedule?")
+        short = [recipe for recipe in self.long_recipes if not recipe.epochs]
+        if short:
+            raise ValueError(f"long_recipes {short} have no epochs: give each Recipe(model, augment, epochs)")
 
     def settings(self, recipe: Recipe) -> dict:
         """The result params of ``recipe``: its augmentation, its learning rate where the plan
@@ -106,11 +104,22 @@ class Plan:
     def recipes(self) -> list[Recipe]:
         """Every network the plan trains, on each of its seeds."""
         return [*(Recipe(model) for model in self.train_models), *(Recipe(m, MEDMNISTC) for m in self.robust_models),
-                *(Recipe(m, MEDMNISTC, self.long_epochs) for m in self.long_models),
+                *self.long_recipes,
                 *(Recipe(m, augment) for m in self.ablation_models for augment in self.augmentations)]  # fmt: skip
 
+    def keeps_probabilities(self, recipe: Recipe) -> bool:
+        """Whether ``recipe``'s per-image probabilities are kept (and its AUC reported): not for
+        the augmentation ablation's recipes, whose table reports accuracy; their float32
+        probabilities would more than double the full profile's predictions file."""
+        return recipe.augment in (CELL, MEDMNISTC)
 
-#: the architectures that train at >= 500 images/s on 2 cores (notebook 07's cost table)
+    def needs_medmnistc(self) -> bool:
+        """Whether a recipe trains on ``medmnistc_copy()`` of the training images."""
+        return any(recipe.augment == MEDMNISTC for recipe in self.recipes())
+
+
+#: the architectures that train at >= 1,000 images/s on 2 AVX-512 cores (notebook 07's cost table; the next two,
+#: wide_cnn and efficientnet_lite0, at 500-600)
 FAST = ("cnn", "small_cnn", "basic_cnn", "cnn_bn_dropout", "cnn_se")
 EVERY = (*FAST, "wide_cnn", "inception_cnn", "vgg_cnn", "resnet18", "efficientnet_lite0", "efficientnet_lite0_64")
 
@@ -118,37 +127,22 @@ EVERY = (*FAST, "wide_cnn", "inception_cnn", "vgg_cnn", "resnet18", "efficientne
 PLANS: dict[str, Plan] = {
     "smoke": Plan(("cnn", "small_cnn"), ("cnn",), 1, 40, 0.2, "smoke", batch_size=16, severities=(0, 4),
                   robust_models=("cnn",), ablation_models=("cnn",), augmentations=("mixup",),
-                  long_models=("small_cnn",), long_epochs=4),
+                  long_recipes=(Recipe("small_cnn", MEDMNISTC, 4),)),
     # default: the CNNs notebook 01 trained (free), every architecture's cost, 300 test images corrupted at the
     # target's severity (motion blur through ImageMagick at 224 px costs ~0.1 s an image, most of the time here)
     "default": Plan(EVERY, ("cnn",), 2, 300, 0.3),  # notebook 01's default seeds
-    # full (~90 min once notebook 01 ran): the architectures that train at >= 500 images/s, 3 seeds at 6 epochs
-    # (default 4), with and without TTA; the CNN and the quarter-size CNN also with the MedMNIST-C recipe, the
-    # quarter-size one (the cheapest to train) with every other augmentation; the best at 6 epochs (cnn_se) with the
-    # MedMNIST-C recipe for 20 epochs (~12 min a seed) for the 98 % target; 400 test images at every severity
+    # full (~110 min on a 2-core AVX-512 machine): the architectures that train at >= 1,000 images/s, 3 seeds at 6
+    # epochs (default 4), with and without TTA; the two best of them (cnn_se, cnn) also with the MedMNIST-C recipe and
+    # every other augmentation; the CNN with notebook 01's recipe for 40 epochs (~5 min a seed) for the 98 % target:
+    # at 30 epochs it reached 97.85 ± 0.17 % without TTA (44c0257); 400 test images at every severity
     "full": Plan(EVERY, FAST, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
-                 epochs=6, robust_models=("cnn", "small_cnn"), ablation_models=("small_cnn",),
+                 epochs=6, robust_models=("cnn_se", "cnn"), ablation_models=("cnn_se", "cnn"),
                  augmentations=("none", "geometric", "noise", "randaugment", "augmix", "mixup", "cutmix"),
                  # the basic CNN has no normalisation layer: at notebook 01's 0.1 it diverged on 2 of 3 seeds
                  # (validation accuracy 20 and 31 %, the first full run of 2026-11-30)
-                 learning_rates=(("basic_cnn", 0.02),), long_models=("cnn_se",), long_epochs=20),
+                 learning_rates=(("basic_cnn", 0.02),), long_recipes=(Recipe("cnn", CELL, 40),)),
 }
 # fmt: on
-
-
-def medmnistc_copy(train: Split, flag: str, seed: int, progress: bool = True) -> np.ndarray:
-    """``data.corruptions.augmented`` of the training images, kept in ``data/processed/medmnistc``
-    under the images' fingerprint, ``flag`` and ``seed``: the checkpoints of the recipe are keyed by
-    the copy, so a re-run costs neither the ~3 minutes of corrupting nor the training."""
-    path = paths.DATA_PROCESSED / "medmnistc" / f"{flag}-seed{seed}-{fingerprint(train.images)[:12]}.npy"
-    if path.is_file():
-        return np.load(path)
-    copy = corruptions.augmented(train.images, flag, seed, progress=progress)[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")  # written whole, then renamed: never a truncated cache
-    np.save(partial, copy)
-    partial.replace(path)
-    return copy
 
 
 def trained(splits: Mapping[str, Split], plan: Plan, recipe: Recipe, seed: int,
@@ -177,8 +171,21 @@ def trained(splits: Mapping[str, Split], plan: Plan, recipe: Recipe, seed: int,
                                **changes)  # fmt: skip
 
 
+def kept(y_true: np.ndarray, proba: np.ndarray, split: str, labels_only: bool, **keys) -> predictions.Prediction:
+    """What is kept of a network's ``proba`` on ``split``: the probabilities, or with
+    ``labels_only`` the predicted labels (``Plan.keeps_probabilities``)."""
+    if labels_only:
+        return predictions.of_labels(y_true, proba.argmax(axis=1), proba.shape[1], split, **keys)
+    return predictions.Prediction(predictions.run_keys(**keys), split, np.asarray(y_true), np.asarray(proba))
+
+
+def reported(metrics: Mapping[str, float], labels_only: bool) -> dict[str, float]:
+    """The ``metrics`` written for a prediction ``kept`` with ``labels_only`` or not (labels give no AUC)."""
+    return {name: value for name, value in metrics.items() if not (labels_only and name == "auc")}
+
+
 def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, keys: Mapping, settings: Mapping,
-             class_names: Sequence[str]) -> tuple[list[dict], list, dict]:  # fmt: skip
+             class_names: Sequence[str], labels_only: bool = False) -> tuple[list[dict], list, dict]:  # fmt: skip
     """Its training images/s, then val and test metrics of a trained classifier with each of
     ``plan.ttas`` (params: its ``settings`` and ``tta``; wall time: its training), their
     per-image predictions and the probabilities (``{tta: {split: proba}}``)."""
@@ -192,10 +199,31 @@ def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan,
         for split in ("val", "test"):
             proba_of[tta][split] = proba = classifier.predict_proba_tta(splits[split].images, tta)
             evaluation = evaluate(splits[split].labels, proba, class_names)
-            rows += results.rows(evaluation.metrics, split=split, params=params, wall_seconds=classifier.fit_seconds_,
-                                 **keys)  # fmt: skip
-            saved.append(predictions.of(evaluation, split, params=params, **keys))
+            rows += results.rows(reported(evaluation.metrics, labels_only), split=split, params=params,
+                                 wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
+            saved.append(kept(splits[split].labels, proba, split, labels_only, params=params, **keys))
     return rows, saved, proba_of
+
+
+def ensembled(recipe: Recipe, proba_of: Mapping[tuple[Recipe, int], Mapping],
+              trained: Mapping[tuple[Recipe, int], CNNClassifier], splits: Mapping[str, Split], plan: Plan,
+              keys: Mapping, class_names: Sequence[str]) -> tuple[list[dict], list]:  # fmt: skip
+    """``recipe``'s networks of every seed as one model, their probabilities averaged (``accuracy``'s
+    ``proba_of``), with each of ``plan.ttas``: val and test metrics (params ``ensemble``: how many;
+    seed: the first; wall time: their training together) and predictions; none for a single seed."""
+    seeds = sorted(seed for member, seed in proba_of if member == recipe)
+    if len(seeds) < 2:
+        return [], []
+    rows, saved = [], []
+    run = {**keys, "seed": seeds[0], "wall_seconds": sum(trained[(recipe, s)].fit_seconds_ for s in seeds)}
+    for tta in plan.ttas:
+        params = {**plan.settings(recipe), "tta": tta, "ensemble": len(seeds)}
+        for split in ("val", "test"):
+            proba = np.mean([proba_of[(recipe, seed)][tta][split] for seed in seeds], axis=0)
+            rows += results.rows(evaluate(splits[split].labels, proba, class_names).metrics, split=split,
+                                 params=params, **run)  # fmt: skip
+            saved.append(kept(splits[split].labels, proba, split, False, params=params, **run))
+    return rows, saved
 
 
 def accuracy_change(rows: Sequence[Mapping]) -> list[dict]:
@@ -218,13 +246,18 @@ def accuracy_change(rows: Sequence[Mapping]) -> list[dict]:
 
 
 def recipe_names(table: pd.DataFrame) -> pd.Series:
-    """Each row's ``Recipe.name`` from its params ``augment`` and ``epochs`` (``results.expand_params``);
-    NaN for a row without ``augment`` (an architecture's cost)."""
-    epochs = table["epochs"] if "epochs" in table else pd.Series(np.nan, index=table.index)
-    return pd.Series([Recipe(model, augment, None if pd.isna(epoch) else int(epoch)).name
-                      if isinstance(augment, str) else np.nan
-                      for model, augment, epoch in zip(table["model"], table["augment"], epochs, strict=True)],
-                     index=table.index, dtype=object)  # fmt: skip
+    """Each row's ``Recipe.name`` from its params ``augment`` and ``epochs`` (``results.expand_params``),
+    and how many networks it averages (``ensemble``); NaN for a row without ``augment`` (an architecture's cost)."""
+    epochs, ensemble = (table[name] if name in table else pd.Series(np.nan, index=table.index)
+                        for name in ("epochs", "ensemble"))  # fmt: skip
+    names = [
+        Recipe(model, augment, None if pd.isna(epoch) else int(epoch)).name
+        + ("" if pd.isna(members) else f", ensemble of {int(members)}")
+        if isinstance(augment, str)
+        else np.nan
+        for model, augment, epoch, members in zip(table["model"], table["augment"], epochs, ensemble, strict=True)
+    ]
+    return pd.Series(names, index=table.index, dtype=object)
 
 
 def ablation_table(table: pd.DataFrame, models: Sequence[str], severity: int = 3) -> pd.DataFrame:
@@ -258,8 +291,9 @@ def accuracy_and_cost(table: pd.DataFrame) -> pd.DataFrame:
     (parameters, MFLOP per image, training and inference images/s of torch fp32 on random
     weights), the best on validation first; empty without trained architectures."""
     t = results.expand_params(table)
-    t = t.assign(**{name: np.nan for name in ("augment", "tta", "batch_size") if name not in t})
-    scored = t[(t["metric"] == "accuracy") & (t["augment"] == CELL) & (t["tta"] == "none")]
+    t = t.assign(**{name: np.nan for name in ("augment", "tta", "batch_size", "epochs", "ensemble") if name not in t})
+    plain = t["epochs"].isna() & t["ensemble"].isna()  # the plan's epochs, one network
+    scored = t[(t["metric"] == "accuracy") & (t["augment"] == CELL) & (t["tta"] == "none") & plain]
     if scored.empty:
         return pd.DataFrame()
     test = scored[scored["split"] == "test"].groupby("model")["value"]
@@ -309,63 +343,17 @@ def reliability_tables(probabilities: Mapping[str, np.ndarray], labels: np.ndarr
     return {name: reliability(proba, labels) for name, proba in probabilities.items()}
 
 
-def corruption_subset(test: Split, plan: Plan, seed: int) -> Split:
-    """``plan.corrupted_images`` test images drawn at random with ``seed`` (kept in split
-    order; all of them when None), on which the corruptions are measured."""
-    if plan.corrupted_images is None or plan.corrupted_images >= len(test):
-        return test
-    return test.subset(np.sort(np.random.default_rng(seed).permutation(len(test))[: plan.corrupted_images]))
-
-
-def corrupted(test: Split, plan: Plan, seed: int, flag: str = "bloodmnist",
-              progress: bool = True) -> list[tuple[str, int, np.ndarray, float]]:  # fmt: skip
-    """``corruption_subset`` of ``test`` clean (``none``, severity 0) and under each corruption
-    of ``flag``'s MedMNIST-C set at each of ``plan.severities``: ``(name, severity, images,
-    seconds it took)``, computed once for every classifier ``robustness`` scores."""
-    images = corruption_subset(test, plan, seed).images
-    out = [("none", 0, images, 0.0)]
-    for name in tqdm(list(corruptions.corruptions(flag)), desc="corruptions", disable=not progress):
-        for severity in plan.severities:
-            start = time.perf_counter()
-            out.append((name, severity, corruptions.corrupt(images, name, severity, flag, seed),
-                        time.perf_counter() - start))  # fmt: skip
-    return out
-
-
-def robustness(classifier: CNNClassifier, labels: np.ndarray, sets: Sequence[tuple[str, int, np.ndarray, float]],
-               keys: Mapping, settings: Mapping, class_names: Sequence[str]) -> tuple[list[dict], list]:  # fmt: skip
-    """The classifier (no TTA) on each of ``corrupted``'s ``sets`` of images (true ``labels``;
-    split ``test_corrupted``, params its ``settings``, ``corruption``, ``severity`` and
-    ``images``), then per severity the mean accuracy over the corruptions and its drop from
-    clean; returns the rows and their per-image predicted labels."""
-    rows, saved, accuracy_of = [], [], {}
-    for name, severity, images, corrupt_seconds in sets:
-        start = time.perf_counter()
-        evaluation = evaluate(labels, classifier.predict_proba_tta(images, "none"), class_names)
-        params = {**settings, "corruption": name, "severity": severity, "images": len(labels)}
-        rows += results.rows({"accuracy": evaluation.metrics["accuracy"], "macro_f1": evaluation.metrics["macro_f1"],
-                              "corruption_seconds": corrupt_seconds}, split=CORRUPTED,
-                             wall_seconds=time.perf_counter() - start, params=params, **keys)  # fmt: skip
-        # hard labels: this split reports accuracy and macro-F1 only, for ~50 sets of images per network
-        saved.append(predictions.of_labels(labels, evaluation.proba.argmax(axis=1), evaluation.proba.shape[1],
-                                           CORRUPTED, params=params, **keys))  # fmt: skip
-        accuracy_of[(name, severity)] = evaluation.metrics["accuracy"]
-    for severity in sorted({level for name, level, *_ in sets if name != "none"}):
-        mean = np.mean([value for (name, level), value in accuracy_of.items() if level == severity and name != "none"])
-        params = {**settings, "severity": severity, "images": len(labels)}
-        rows += results.rows({"mean_corrupted_accuracy": mean, "accuracy_drop": accuracy_of[("none", 0)] - mean},
-                             split=CORRUPTED, wall_seconds=float("nan"), params=params, **keys)  # fmt: skip
-    return rows, saved
-
-
 def deduplicated(test_proba: np.ndarray, test: Split, leaked: np.ndarray, keys: Mapping, params: Mapping,
-                 class_names: Sequence[str]) -> tuple[list[dict], list]:  # fmt: skip
-    """Test metrics without the ``leaked`` images (split ``test_deduplicated``) and their predictions."""
-    kept = np.setdiff1d(np.arange(len(test)), leaked)
-    evaluation = evaluate(test.labels[kept], test_proba[kept], class_names)
+                 class_names: Sequence[str], labels_only: bool = False) -> tuple[list[dict], list]:  # fmt: skip
+    """Test metrics without the ``leaked`` images (split ``test_deduplicated``) and their
+    predictions: a ``predictions.subset`` of the whole test split's, stored as row numbers."""
+    rows = np.setdiff1d(np.arange(len(test)), leaked)
     run = {**keys, "params": {**params, "left_out": len(leaked)}}
-    return (results.rows(evaluation.metrics, split=DEDUPLICATED, wall_seconds=float("nan"), **run),
-            [predictions.of(evaluation, DEDUPLICATED, **run)])  # fmt: skip
+    whole = kept(test.labels, test_proba, "test", labels_only, **run)
+    subset = predictions.subset(whole, rows, DEDUPLICATED, **run)
+    metrics = evaluate(subset.y_true, test_proba[rows], class_names).metrics
+    return (results.rows(reported(metrics, labels_only), split=DEDUPLICATED, wall_seconds=float("nan"), **run),
+            [subset])  # fmt: skip
 
 
 def duplicate_audit(splits: Mapping[str, Split], plan: Plan) -> tuple[pd.DataFrame, np.ndarray]:
