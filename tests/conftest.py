@@ -9,10 +9,12 @@ import tempfile
 from pathlib import Path
 
 # this file runs twice in a process that also imports it by name (`from conftest import ...`): the second time it
-# finds the folders of the first, and a worker started by `pytest -n N` finds its controller's
-_CREATED = "BLOODSSL_TEST_OUTPUT" not in os.environ  # only a folder made here is removed at the end
-_OUTPUT = Path(os.environ.get("BLOODSSL_TEST_OUTPUT") or tempfile.mkdtemp(prefix="bloodssl-tests-"))
-os.environ["BLOODSSL_TEST_OUTPUT"] = str(_OUTPUT)
+# takes the folder of the first, and a worker started by `pytest -n N` its controller's ("<pid>:<folder>" of the
+# process that made it); a folder left in the environment by anything else is never reused
+_OWNER, _, _FOLDER = os.environ.get("BLOODSSL_TEST_OUTPUT", "").partition(":")
+_CREATED = _OWNER not in (str(os.getpid()), str(os.getppid()))  # only a folder made here is removed at the end
+_OUTPUT = Path(tempfile.mkdtemp(prefix="bloodssl-tests-") if _CREATED else _FOLDER)
+os.environ["BLOODSSL_TEST_OUTPUT"] = f"{os.getpid() if _CREATED else _OWNER}:{_OUTPUT}"
 os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
 os.environ.setdefault("BLOODSSL_MODELS", str(_OUTPUT / "models"))
 os.environ.setdefault("BLOODSSL_EMBEDDINGS", str(_OUTPUT / "embeddings"))
@@ -38,7 +40,7 @@ from bloodssl import data  # noqa: E402
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Remove the temporary outputs once every test passed (the controller of `pytest -n N`, after its
-    workers); a failed run keeps them to look at (their folder is $BLOODSSL_TEST_OUTPUT)."""
+    workers); a failed run keeps them to look at (a folder bloodssl-tests-* in the temporary directory)."""
     if _CREATED and not _WORKER and exitstatus == 0:
         shutil.rmtree(_OUTPUT, ignore_errors=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -98,26 +100,38 @@ def test_identical_predictions_are_stored_once_and_load_for_every_run(tmp_path):
 
 
 def test_a_subset_is_stored_as_row_numbers_and_rescores_exactly(tmp_path):
-    # break: store the subset's own copy (or index the wrong block) -> the file grows or the metrics differ
+    # break: store a subset's own copy, index the whole file instead of its block, or ignore where its rows start
+    # -> the file grows or a subset loads other images
     y, proba = _run(0)
     keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=598, seed=0, profile="full")
-    whole = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "none"}), "test", y, proba)
     other = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "dihedral"}), "test", *_run(1))
-    rows = np.arange(0, 600, 3)
-    subset = predictions.subset(whole, rows, "test_deduplicated", **keys, params={"tta": "none", "left_out": 400})
-    assert np.array_equal(subset.proba, proba[rows]) and np.array_equal(subset.y_true, y[rows])
+    whole = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "none"}), "test", y, proba)
+    subsets = {left_out: (np.arange(left_out, 600, 3), {"tta": "none", "left_out": left_out}) for left_out in (1, 2)}
     records = results.rows(evaluate(y, proba).metrics, split="test", wall_seconds=1.0, **keys, params={"tta": "none"})
-    records += results.rows(evaluate(y[rows], proba[rows]).metrics, split="test_deduplicated", wall_seconds=1.0,
-                            **keys, params={"tta": "none", "left_out": 400})  # fmt: skip
+    kept = [other, whole]
+    for rows, params in subsets.values():
+        kept.append(predictions.subset(whole, rows, "test_deduplicated", **keys, params=params))
+        assert np.array_equal(kept[-1].proba, proba[rows]) and np.array_equal(kept[-1].y_true, y[rows])
+        records += results.rows(evaluate(y[rows], proba[rows]).metrics, split="test_deduplicated", wall_seconds=1.0,
+                                **keys, params=params)  # fmt: skip
     results.save(records, "07_demo", results_dir=tmp_path)
-    predictions.save([whole, other, subset], "07_demo", results_dir=tmp_path)
+    predictions.save(kept, "07_demo", results_dir=tmp_path)
     with np.load(tmp_path / "07_demo.predictions.npz") as data:
-        assert data["proba"].shape == (1200, 8) and data["rows"].tolist() == rows.tolist()
-    loaded = {p.split + p.keys["params"]: p for p in predictions.load("07_demo", tmp_path)}
-    again = loaded['test_deduplicated{"left_out":400,"tta":"none"}']
-    assert np.array_equal(again.proba, proba[rows]) and np.array_equal(again.y_true, y[rows])
+        assert data["proba"].shape == (1200, 8) and len(data["rows"]) == 200 + 200
+    for loaded in predictions.load("07_demo", tmp_path):
+        if loaded.split == "test_deduplicated":
+            rows = subsets[json.loads(loaded.keys["params"])["left_out"]][0]
+            assert np.array_equal(loaded.proba, proba[rows]) and np.array_equal(loaded.y_true, y[rows])
     checked = results.rescore_all(tmp_path)
-    assert len(checked) == 8 and checked["same"].all(), checked
+    assert len(checked) == 12 and checked["same"].all(), checked
+
+
+def test_a_predictions_file_written_before_subsets_still_loads(tmp_path):
+    y, proba = _run(0, n=10)
+    runs = [{**predictions.run_keys("m", "cnn", 1.0, 0, "full"), "split": "test", "start": 0, "stop": 10}]
+    np.savez_compressed(tmp_path / "07_demo.predictions.npz", runs=np.array(json.dumps(runs)), y_true=y, proba=proba)
+    [loaded] = predictions.load("07_demo", tmp_path)
+    assert np.array_equal(loaded.proba, proba) and np.array_equal(loaded.y_true, y) and loaded.split == "test"
 
 
 def test_a_subset_needs_row_numbers_of_its_whole():

@@ -140,3 +140,6 @@ def test_best_on_validation_ignores_the_test_split_and_prefers_more_seeds():
     assert results.best_on_validation(summary)["method"] == "b"
     test_only = summary[summary["split"] == "test"]
     assert results.best_on_validation(test_only)["method"] == "a"
+    # an error (a calibration error): the lowest is the best
+    assert results.best_on_validation(summary, lower_is_better=True)["method"] == "a"
+    assert results.best_on_validation(test_only, lower_is_better=True)["method"] == "b"

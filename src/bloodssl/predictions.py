@@ -122,6 +122,8 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     predictions = list(unique.values())
     for prediction in predictions:
         _check(prediction)
+        if prediction.whole is not None:
+            _check(prediction.whole)
     widths = {p.proba.shape[1] for p in predictions}
     if len(widths) > 1:
         raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")

@@ -131,14 +131,15 @@ def summarize(
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
 
 
-def best_on_validation(summary: pd.DataFrame) -> pd.Series:
-    """The row of ``summary`` (see ``summarize``) that validation picks: the best mean over
-    the most seeds among its ``val`` rows (its ``test`` rows only when it has no ``val``
-    row, and its only split's for a measurement such as a throughput), so the test split
-    never chooses the winner."""
+def best_on_validation(summary: pd.DataFrame, lower_is_better: bool = False) -> pd.Series:
+    """The row of ``summary`` (see ``summarize``) that validation picks: the best mean (the
+    lowest with ``lower_is_better``, an error) over the most seeds among its ``val`` rows (its
+    ``test`` rows only when it has no ``val`` row, and its only split's for a measurement such
+    as a throughput), so the test split never chooses the winner."""
     present = set(summary["split"])
     split = next((s for s in ("val", "test") if s in present), summary["split"].iloc[0])
-    return summary[summary["split"] == split].sort_values(["n", "mean"], ascending=False).iloc[0]
+    ranked = summary[summary["split"] == split].assign(score=lambda t: -t["mean"] if lower_is_better else t["mean"])
+    return summary.loc[ranked.sort_values(["n", "score"], ascending=False).index[0]]
 
 
 def mean_std(summary: pd.DataFrame, scale: float = 100.0, digits: int = 2) -> pd.Series:

@@ -232,8 +232,9 @@ def accuracy_change(rows: Sequence[Mapping]) -> list[dict]:
     ``tta``) at the plan's epochs: what robustness costs on clean cells."""
     table = results.expand_params(results.frame(rows))
     clean = table[(table["split"] == "test") & (table["metric"] == "accuracy") & (table["tta"] == "none")]
-    if "epochs" in clean:  # a long schedule has no twin trained with notebook 01's recipe
-        clean = clean[clean["epochs"].isna()]
+    for name in ("epochs", "ensemble"):  # one network at the plan's epochs: a long schedule or an ensemble has no twin
+        if name in clean:
+            clean = clean[clean[name].isna()]
     wide = clean.pivot_table(index=["model", "seed", "n_labels", "profile"], columns="augment", values="value")
     if MEDMNISTC not in wide or CELL not in wide:
         return []
@@ -265,8 +266,8 @@ def ablation_table(table: pd.DataFrame, models: Sequence[str], severity: int = 3
     of: clean test accuracy without TTA (``clean``) and with it (``clean_tta``), mean accuracy
     over the corruptions at ``severity`` (``corrupted``) and training images/s, at the plan's epochs."""
     t = results.expand_params(table[table["model"].isin(models)])
-    t = t.assign(**{name: np.nan for name in ("augment", "tta", "severity", "epochs") if name not in t})
-    t = t[t["augment"].notna() & t["epochs"].isna()]
+    t = t.assign(**{name: np.nan for name in ("augment", "tta", "severity", "epochs", "ensemble") if name not in t})
+    t = t[t["augment"].notna() & t["epochs"].isna() & t["ensemble"].isna()]
     test, accuracy = t["split"] == "test", t["metric"] == "accuracy"
     masks = {
         "clean": test & accuracy & (t["tta"] == "none"),
@@ -286,10 +287,11 @@ def ablation_table(table: pd.DataFrame, models: Sequence[str], severity: int = 3
 
 
 def accuracy_and_cost(table: pd.DataFrame) -> pd.DataFrame:
-    """Per architecture trained with notebook 01's recipe (``augment`` cell, no TTA): mean val
-    and test accuracy over its seeds (test ``std``, ``n`` seeds) beside its cost on this machine
-    (parameters, MFLOP per image, training and inference images/s of torch fp32 on random
-    weights), the best on validation first; empty without trained architectures."""
+    """Per architecture trained with notebook 01's recipe (``augment`` cell, no TTA) at the plan's
+    epochs, one network (no long schedule, no ensemble): mean val and test accuracy over its
+    seeds (test ``std``, ``n`` seeds) beside its cost on this machine (parameters, MFLOP per
+    image, training and inference images/s of torch fp32 on random weights), the best on
+    validation first; empty without trained architectures."""
     t = results.expand_params(table)
     t = t.assign(**{name: np.nan for name in ("augment", "tta", "batch_size", "epochs", "ensemble") if name not in t})
     plain = t["epochs"].isna() & t["ensemble"].isna()  # the plan's epochs, one network

@@ -142,12 +142,17 @@ def choose_labels(selection: str, budget: int, labels: np.ndarray, embeddings: n
     return np.sort(chosen)
 
 
-def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, *, seed: int, checkpoint: Path,
-           **params) -> CNNClassifier:  # fmt: skip
-    """A ``CNNClassifier`` trained on the training images ``labelled`` only, its epoch selected on val."""
+def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, classifier: CNNClassifier) -> CNNClassifier:
+    """``classifier`` trained on the training images ``labelled`` only, its epoch selected on val."""
     train, val = splits["train"], splits["val"]
-    classifier = CNNClassifier(seed=seed, checkpoint=checkpoint, progress=False, **params)
     return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+
+
+def recipe_cnn(plan: Plan, seed: int, checkpoint: Path) -> CNNClassifier:
+    """Notebook 01's CNN as this notebook trains it (``plan.cnn``, ``plan.tta``), unfitted, under
+    ``checkpoint``: the curve's, the label choices' and distillation's round 0 are one recipe, and
+    at one fraction and seed under ``recipe_checkpoint`` one network, trained once."""
+    return CNNClassifier(seed=seed, checkpoint=checkpoint, progress=False, tta=plan.tta, **plan.cnn)
 
 
 def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> Path:
@@ -175,14 +180,17 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
             fraction = round(len(labelled) / len(train), 4)
         else:
             labelled, fraction = labelled_subset(train.labels, fraction=size, seed=seed), size
-        params = {**plan.cnn, "tta": plan.tta} if method == "supervised" else {**plan.transfer, **settings}
-        model = params.get("model", "cnn")
+        model = (plan.cnn if method == "supervised" else plan.transfer).get("model", "cnn")
         if settings:
             path = checkpoint_path(STEM, "-".join(f"{k}{v:g}" for k, v in settings.items()), model, fraction, seed,
                                    profile)  # fmt: skip
         else:
             path = recipe_checkpoint(model, fraction, seed, profile)
-        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, **params)
+        if method == "supervised":
+            untrained = recipe_cnn(plan, seed, path)
+        else:
+            untrained = CNNClassifier(seed=seed, checkpoint=path, progress=False, **{**plan.transfer, **settings})
+        classifier = fit_on(splits, labelled, untrained)
         runs.append(baseline.evaluated(classifier, splits, method=method, fraction=fraction, seed=seed,
                                        class_names=class_names, params=settings))  # fmt: skip
     return runs
@@ -200,7 +208,7 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
         budget = len(labelled_subset(train.labels, fraction=fraction, seed=seed))
         labelled = choose_labels(selection, budget, train.labels, embeddings, seed)
         path = checkpoint_path(STEM, f"{selection}-labels", "cnn", fraction, seed, profile)
-        classifier = fit_on(splits, labelled, seed=seed, checkpoint=path, tta=plan.tta, **plan.cnn)
+        classifier = fit_on(splits, labelled, recipe_cnn(plan, seed, path))
         runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
                                        class_names=class_names, params={"labels": selection}))  # fmt: skip
     return runs
@@ -218,8 +226,7 @@ def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[i
     runs = []
     for fraction, seed in tqdm(jobs, desc="distillation", unit="run"):
         labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
-        base = CNNClassifier(seed=seed, checkpoint=recipe_checkpoint("cnn", fraction, seed, profile), tta=plan.tta,
-                             progress=False, **plan.cnn)  # fmt: skip
+        base = recipe_cnn(plan, seed, recipe_checkpoint(plan.cnn.get("model", "cnn"), fraction, seed, profile))
         folder = checkpoint_path(STEM, "distillation", "cnn", fraction, seed, profile).with_suffix("")
         method = EnsembleDistillationCNN(base, checkpoint_dir=folder, progress=False, **plan.distillation)
         method.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
