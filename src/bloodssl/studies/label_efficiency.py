@@ -104,7 +104,7 @@ PLANS: dict[str, Plan] = {
     # CNN at 2 % and on random and TypiClust labels at 1 %: about 4 minutes on 2 cores. 10-50 % are the full
     # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
     # labels, so a larger subset is seen fewer times and can score lower than a smaller one. So is the
-    # transfer network: fine-tuning EfficientNet-Lite0 trains at about a fifth of the CNN's images/s (notebook 07)
+    # transfer network: fine-tuning EfficientNet-Lite0 trains at a third to a fifth of the CNN's images/s (notebook 07)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01,),
