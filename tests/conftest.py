@@ -8,11 +8,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
+
+def _running(pid: str) -> bool:
+    """Whether the process ``pid`` is alive (signal 0 checks without sending)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
 # this file runs twice in a process that also imports it by name (`from conftest import ...`): the second time it
-# takes the folder of the first, and a worker started by `pytest -n N` its controller's ("<pid>:<folder>" of the
-# process that made it); a folder left in the environment by anything else is never reused
+# takes the folder of the first, and a worker started by `pytest -n N` (or a process a test starts) that of the
+# pytest above it ("<pid>:<folder>" of the process that made it); a folder whose maker has ended is never reused
 _OWNER, _, _FOLDER = os.environ.get("BLOODSSL_TEST_OUTPUT", "").partition(":")
-_CREATED = _OWNER not in (str(os.getpid()), str(os.getppid()))  # only a folder made here is removed at the end
+_CREATED = not (_running(_OWNER) and Path(_FOLDER).is_dir())  # only a folder made here is removed at the end
 _OUTPUT = Path(tempfile.mkdtemp(prefix="bloodssl-tests-") if _CREATED else _FOLDER)
 os.environ["BLOODSSL_TEST_OUTPUT"] = f"{os.getpid() if _CREATED else _OWNER}:{_OUTPUT}"
 os.environ.setdefault("BLOODSSL_REPORTS", str(_OUTPUT / "reports"))
