@@ -75,7 +75,11 @@ def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy(
     with pytest.raises(ValueError, match="pass medmnistc_copy"):
         study.trained({}, plan, Recipe("cnn", study.MEDMNISTC), 0)
     assert plan.needs_medmnistc() and not study.Plan(("cnn",), ("cnn",), 1, 10, 0.1).needs_medmnistc()
-    assert [plan.keeps_probabilities(recipe) for recipe in plan.recipes()] == [True] * 4 + [False] * 2
+    # probabilities only where calibration and the AUC read them: test, no TTA, notebook 01's or the MedMNIST-C recipe
+    assert [plan.keeps_probabilities(recipe, "none", "test") for recipe in plan.recipes()] == [True] * 4 + [False] * 2
+    assert not any(plan.keeps_probabilities(recipe, "none", "val") for recipe in plan.recipes())
+    with_tta = study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, ttas=("none", "dihedral"))
+    assert [with_tta.keeps_probabilities(Recipe("cnn"), tta, "test") for tta in with_tta.ttas] == [True, False]
     with pytest.raises(ValueError, match="have no epochs"):
         study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, long_recipes=(Recipe("cnn_se"),))
 
@@ -167,7 +171,9 @@ def test_the_long_schedule_of_every_seed_is_scored_as_one_averaged_model():
     assert accuracy["test"]["value"] == 1.0 and accuracy["test"]["seed"] == 0  # seed 0 alone: 0.5
     assert accuracy["test"]["wall_seconds"] == 60.0
     assert json.loads(accuracy["test"]["params"]) == {"augment": "cell", "epochs": 9, "ensemble": 2, "tta": "none"}
-    assert np.allclose(saved[1].proba, (proba[0] + proba[1]) / 2)
+    assert np.allclose(saved[1].proba, (proba[0] + proba[1]) / 2)  # test: probabilities, val: labels only
+    assert np.array_equal(saved[0].proba, np.eye(2)[((proba[0] + proba[1]) / 2).argmax(1)])
+    assert {row["split"] for row in rows if row["metric"] == "auc"} == {"test"}
     assert study.ensembled(short, proba_of, trained, splits, plan, keys, ["a", "b"]) == ([], [])
     names = study.recipe_names(results.expand_params(results.frame(rows)))
     assert set(names) == {"cell, 9 epochs, ensemble of 2"}

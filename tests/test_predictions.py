@@ -126,6 +126,31 @@ def test_a_subset_is_stored_as_row_numbers_and_rescores_exactly(tmp_path):
     assert len(checked) == 12 and checked["same"].all(), checked
 
 
+def test_hard_labels_are_stored_as_labels_and_rescore_exactly(tmp_path):
+    # break: store one-hot rows as float32, or read a hard run from the probabilities' block -> the file holds
+    # 8 floats an image, or a hard run loads another run's numbers
+    y, proba = _run(0)
+    y_other, proba_other = _run(1)
+    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=598, seed=0, profile="full")
+    soft = predictions.Prediction(predictions.run_keys(**keys, params={"tta": "none"}), "test", y, proba)
+    hard = predictions.of_labels(y_other, proba_other.argmax(1), 8, "test", **keys, params={"tta": "dihedral"})
+    part = predictions.subset(hard, np.arange(0, 600, 2), "test_deduplicated", **keys, params={"tta": "dihedral"})
+    records = []
+    for prediction in (soft, hard, part):
+        records += results.rows(evaluate(prediction.y_true, prediction.proba).metrics, split=prediction.split,
+                                wall_seconds=1.0, **keys, params=json.loads(prediction.keys["params"]))  # fmt: skip
+    results.save(records, "07_demo", results_dir=tmp_path)
+    predictions.save([soft, hard, part], "07_demo", results_dir=tmp_path)
+    with np.load(tmp_path / "07_demo.predictions.npz") as data:
+        assert data["proba"].shape == (600, 8) and data["hard_labels"].shape == (600,)
+    loaded = {p.split + p.keys["params"]: p for p in predictions.load("07_demo", tmp_path)}
+    for prediction in (soft, hard, part):
+        found = loaded[prediction.split + prediction.keys["params"]]
+        assert np.array_equal(found.proba, prediction.proba) and np.array_equal(found.y_true, prediction.y_true)
+    checked = results.rescore_all(tmp_path)
+    assert len(checked) == 12 and checked["same"].all(), checked
+
+
 def test_a_predictions_file_written_before_subsets_still_loads(tmp_path):
     y, proba = _run(0, n=10)
     runs = [{**predictions.run_keys("m", "cnn", 1.0, 0, "full"), "split": "test", "start": 0, "stop": 10}]

@@ -9,7 +9,8 @@ table from these files and reports each difference: ``python -m bloodssl.results
 The probabilities are stored as the float32 the networks compute, compressed: float16 (or
 float16 log-probabilities) would halve the file but moved a test accuracy by one image and an
 AUC by 1e-5 in the tests, where two classes were nearly tied; ``rescore`` must reproduce the
-README to its last digit.
+README to its last digit. A prediction of hard labels (``of_labels``: one-hot rows) is stored as
+its labels, one small integer an image instead of a row of float32.
 """
 
 from __future__ import annotations
@@ -127,21 +128,33 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     widths = {p.proba.shape[1] for p in predictions}
     if len(widths) > 1:
         raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")
-    blocks, row_blocks, runs = _Blocks(), _Blocks(), []
+    width = widths.pop() if widths else 0
+    blocks, hard_blocks, row_blocks, runs = _Blocks(), _Blocks(), _Blocks(), []
     for p in predictions:
         whole = p.whole or p
-        start, stop = blocks.place(whole.proba.astype(np.float32), whole.y_true.astype(np.int16))
-        runs.append({**p.keys, "split": p.split, "start": start, "stop": stop})
+        proba, y_true = whole.proba.astype(np.float32), whole.y_true.astype(np.int16)
+        labels = proba.argmax(axis=1).astype(np.int16) if len(proba) else np.zeros(0, np.int16)
+        hard = np.array_equal(proba, np.eye(width, dtype=np.float32)[labels])  # one-hot: its labels say it all
+        start, stop = hard_blocks.place(labels, y_true) if hard else blocks.place(proba, y_true)
+        runs.append({**p.keys, "split": p.split, "start": start, "stop": stop, **({"hard": True} if hard else {})})
         if p.rows is not None:
             runs[-1]["rows_start"], runs[-1]["rows_stop"] = row_blocks.place(p.rows.astype(np.int32))
-    width = widths.pop() if widths else 0
-    proba = np.concatenate([a for a, _ in blocks.arrays]) if blocks.arrays else np.zeros((0, width), np.float32)
-    y_true = np.concatenate([b for _, b in blocks.arrays]) if blocks.arrays else np.zeros(0, np.int16)
-    rows = np.concatenate([r for (r,) in row_blocks.arrays]) if row_blocks.arrays else np.zeros(0, np.int32)
+    arrays = {
+        "proba": _joined(blocks, 0, np.zeros((0, width), np.float32)),
+        "y_true": _joined(blocks, 1, np.zeros(0, np.int16)),
+        "hard_labels": _joined(hard_blocks, 0, np.zeros(0, np.int16)),
+        "hard_true": _joined(hard_blocks, 1, np.zeros(0, np.int16)),
+        "rows": _joined(row_blocks, 0, np.zeros(0, np.int32)),
+    }
     target = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), y_true=y_true, proba=proba, rows=rows)
+        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), classes=np.array(width), **arrays)
     return target
+
+
+def _joined(blocks: _Blocks, position: int, empty: np.ndarray) -> np.ndarray:
+    """The ``position``-th array of every block of ``blocks``, one after another (``empty`` if none)."""
+    return np.concatenate([arrays[position] for arrays in blocks.arrays]) if blocks.arrays else empty
 
 
 def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
@@ -152,7 +165,10 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
     try:
         with np.load(path, allow_pickle=False) as data:
             runs, y_true, proba = json.loads(str(data["runs"])), data["y_true"], data["proba"]
-            rows = data["rows"] if "rows" in data.files else np.zeros(0, np.int32)  # files before subsets had none
+            # files before subsets had no rows, files before hard labels no hard_*: empty arrays read them
+            rows, hard_labels, hard_true = (data[name] if name in data.files else np.zeros(0, np.int16)
+                                            for name in ("rows", "hard_labels", "hard_true"))  # fmt: skip
+            width = int(data["classes"]) if "classes" in data.files else proba.shape[1]
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
         raise ValueError(
             f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb"
@@ -162,7 +178,11 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
         start, stop, split = run.pop("start"), run.pop("stop"), run.pop("split")
         kept = rows[run.pop("rows_start") : run.pop("rows_stop")] if "rows_start" in run else slice(None)
         run["round"] = float("nan") if run["round"] is None else run["round"]
-        out.append(Prediction(run, split, y_true[start:stop][kept].astype(np.int64), proba[start:stop][kept]))
+        if run.pop("hard", False):
+            truth, scores = hard_true[start:stop], np.eye(width, dtype=np.float32)[hard_labels[start:stop]]
+        else:
+            truth, scores = y_true[start:stop], proba[start:stop]
+        out.append(Prediction(run, split, truth[kept].astype(np.int64), scores[kept]))
     return out
 
 

@@ -99,6 +99,7 @@ def results_table(table: pd.DataFrame) -> pd.DataFrame:
     wide["label_fraction"] = (wide["label_fraction"] * 100).map("{:g} %".format)
     wide["settings"] = wide["params"].map(results.params_text)
     metrics = [m for m in HEADLINE_METRICS if m in wide.columns]
+    wide[metrics] = wide[metrics].fillna("")  # a metric a run does not report (labels give no AUC) stays blank
     settings = ["settings"] if wide["settings"].str.len().any() else []
     wide = wide.loc[:, ["method", *settings, "model", "label_fraction", "profile", "n", *metrics,
                         *cost.columns[len(keys) :]]]  # fmt: skip

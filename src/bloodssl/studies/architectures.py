@@ -107,21 +107,24 @@ class Plan:
                 *self.long_recipes,
                 *(Recipe(m, augment) for m in self.ablation_models for augment in self.augmentations)]  # fmt: skip
 
-    def keeps_probabilities(self, recipe: Recipe) -> bool:
-        """Whether ``recipe``'s per-image probabilities are kept (and its AUC reported): not for
-        the augmentation ablation's recipes, whose table reports accuracy; their float32
-        probabilities would more than double the full profile's predictions file."""
-        return recipe.augment in (CELL, MEDMNISTC)
+    def keeps_probabilities(self, recipe: Recipe, tta: str, split: str) -> bool:
+        """Whether the per-image probabilities of ``recipe`` with ``tta`` on ``split`` are kept (and its
+        AUC reported), or its predicted labels only: probabilities where calibration and the AUC read
+        them, on the test split without TTA of notebook 01's and the MedMNIST-C recipe; labels for
+        validation, TTA and the augmentation ablation, whose tables report accuracy. Float32
+        probabilities of every evaluation made the full profile's predictions file 18 MB."""
+        return recipe.augment in (CELL, MEDMNISTC) and tta == self.ttas[0] and split == "test"
 
     def needs_medmnistc(self) -> bool:
         """Whether a recipe trains on ``medmnistc_copy()`` of the training images."""
         return any(recipe.augment == MEDMNISTC for recipe in self.recipes())
 
 
-#: the architectures that train at >= 1,000 images/s on 2 AVX-512 cores (notebook 07's cost table; the next two,
-#: wide_cnn and efficientnet_lite0, at 500-600)
-FAST = ("cnn", "small_cnn", "basic_cnn", "cnn_bn_dropout", "cnn_se")
-EVERY = (*FAST, "wide_cnn", "inception_cnn", "vgg_cnn", "resnet18", "efficientnet_lite0", "efficientnet_lite0_64")
+EVERY = ("cnn", "small_cnn", "basic_cnn", "cnn_bn_dropout", "cnn_se", "wide_cnn", "inception_cnn", "vgg_cnn",
+         "resnet18", "efficientnet_lite0", "efficientnet_lite0_64")  # fmt: skip
+#: the architectures the full profile trains: every one but ResNet-18, which trains at ~70 images/s on 2 AVX-512
+#: cores (its 3 seeds at 6 epochs alone would take ~55 min; VGG, Inception and EfficientNet-Lite0 at 64 px ~15 each)
+TRAINED = tuple(model for model in EVERY if model != "resnet18")
 
 # fmt: off
 PLANS: dict[str, Plan] = {
@@ -131,16 +134,17 @@ PLANS: dict[str, Plan] = {
     # default: the CNNs notebook 01 trained (free), every architecture's cost, 300 test images corrupted at the
     # target's severity (motion blur through ImageMagick at 224 px costs ~0.1 s an image, most of the time here)
     "default": Plan(EVERY, ("cnn",), 2, 300, 0.3),  # notebook 01's default seeds
-    # full (~110 min on a 2-core AVX-512 machine): the architectures that train at >= 1,000 images/s, 3 seeds at 6
-    # epochs (default 4), with and without TTA; the two best of them (cnn_se, cnn) also with the MedMNIST-C recipe and
-    # every other augmentation; the CNN with notebook 01's recipe for 40 epochs (~5 min a seed) for the 98 % target:
-    # at 30 epochs it reached 97.85 ± 0.17 % without TTA (44c0257); 400 test images at every severity
-    "full": Plan(EVERY, FAST, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
+    # full (~3 h on a 2-core AVX-512 machine from scratch): the TRAINED architectures, 3 seeds at 6 epochs (default 4),
+    # with and without TTA; the two best on validation of those that train at >= 1,000 images/s (cnn_se, cnn; VGG and
+    # Inception lead at 6 epochs but train ~5x slower) also with the MedMNIST-C recipe and every other augmentation,
+    # and with notebook 01's recipe for 40 epochs (~7 min a seed) for the 98 % target; 400 test images at every severity
+    "full": Plan(EVERY, TRAINED, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
                  epochs=6, robust_models=("cnn_se", "cnn"), ablation_models=("cnn_se", "cnn"),
                  augmentations=("none", "geometric", "noise", "randaugment", "augmix", "mixup", "cutmix"),
                  # the basic CNN has no normalisation layer: at notebook 01's 0.1 it diverged on 2 of 3 seeds
                  # (validation accuracy 20 and 31 %, the first full run of 2026-11-30)
-                 learning_rates=(("basic_cnn", 0.02),), long_recipes=(Recipe("cnn", CELL, 40),)),
+                 learning_rates=(("basic_cnn", 0.02),),
+                 long_recipes=(Recipe("cnn", CELL, 40), Recipe("cnn_se", CELL, 40))),
 }
 # fmt: on
 
@@ -184,21 +188,22 @@ def reported(metrics: Mapping[str, float], labels_only: bool) -> dict[str, float
     return {name: value for name, value in metrics.items() if not (labels_only and name == "auc")}
 
 
-def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, keys: Mapping, settings: Mapping,
-             class_names: Sequence[str], labels_only: bool = False) -> tuple[list[dict], list, dict]:  # fmt: skip
-    """Its training images/s, then val and test metrics of a trained classifier with each of
-    ``plan.ttas`` (params: its ``settings`` and ``tta``; wall time: its training), their
-    per-image predictions and the probabilities (``{tta: {split: proba}}``)."""
+def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, recipe: Recipe, keys: Mapping,
+             class_names: Sequence[str]) -> tuple[list[dict], list, dict]:  # fmt: skip
+    """Its training images/s, then val and test metrics of ``recipe``'s trained classifier with each
+    of ``plan.ttas`` (params: ``plan.settings`` and ``tta``; wall time: its training), their
+    per-image predictions (``Plan.keeps_probabilities``) and the probabilities (``{tta: {split: proba}}``)."""
     rows, saved, proba_of = [], [], {}
     for tta in plan.ttas:
         proba_of[tta] = {}
-        params = {**settings, "tta": tta}
+        params = {**plan.settings(recipe), "tta": tta}
         # one training, written beside each evaluation of it so that its results rows share one set of params
         rows += results.rows({"train_images_per_second": classifier.train_images_per_second_}, split="train",
                              params=params, wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
         for split in ("val", "test"):
             proba_of[tta][split] = proba = classifier.predict_proba_tta(splits[split].images, tta)
             evaluation = evaluate(splits[split].labels, proba, class_names)
+            labels_only = not plan.keeps_probabilities(recipe, tta, split)
             rows += results.rows(reported(evaluation.metrics, labels_only), split=split, params=params,
                                  wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
             saved.append(kept(splits[split].labels, proba, split, labels_only, params=params, **keys))
@@ -220,9 +225,10 @@ def ensembled(recipe: Recipe, proba_of: Mapping[tuple[Recipe, int], Mapping],
         params = {**plan.settings(recipe), "tta": tta, "ensemble": len(seeds)}
         for split in ("val", "test"):
             proba = np.mean([proba_of[(recipe, seed)][tta][split] for seed in seeds], axis=0)
-            rows += results.rows(evaluate(splits[split].labels, proba, class_names).metrics, split=split,
-                                 params=params, **run)  # fmt: skip
-            saved.append(kept(splits[split].labels, proba, split, False, params=params, **run))
+            labels_only = not plan.keeps_probabilities(recipe, tta, split)
+            rows += results.rows(reported(evaluate(splits[split].labels, proba, class_names).metrics, labels_only),
+                                 split=split, params=params, **run)  # fmt: skip
+            saved.append(kept(splits[split].labels, proba, split, labels_only, params=params, **run))
     return rows, saved
 
 
