@@ -134,10 +134,11 @@ PLANS: dict[str, Plan] = {
     # default: the CNNs notebook 01 trained (free), every architecture's cost, 300 test images corrupted at the
     # target's severity (motion blur through ImageMagick at 224 px costs ~0.1 s an image, most of the time here)
     "default": Plan(EVERY, ("cnn",), 2, 300, 0.3),  # notebook 01's default seeds
-    # full (~3 h on a 2-core AVX-512 machine from scratch): the TRAINED architectures, 3 seeds at 6 epochs (default 4),
-    # with and without TTA; the two best on validation of those that train at >= 1,000 images/s (cnn_se, cnn; VGG and
-    # Inception lead at 6 epochs but train ~5x slower) also with the MedMNIST-C recipe and every other augmentation,
-    # and with notebook 01's recipe for 40 epochs (~7 min a seed) for the 98 % target; 400 test images at every severity
+    # full (~3.7 h on a 2-core AVX-512 machine from scratch): the TRAINED architectures, 3 seeds at 6 epochs
+    # (default 4), with and without TTA; the two best on validation of those that train at >= 1,000 images/s
+    # (cnn_se, cnn; VGG and Inception lead at 6 epochs but train ~5x slower) also with the MedMNIST-C recipe and every
+    # other augmentation, and with notebook 01's recipe for 40 epochs (~7 min a seed) for the 98 % target; 400 test
+    # images at every severity
     "full": Plan(EVERY, TRAINED, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
                  epochs=6, robust_models=("cnn_se", "cnn"), ablation_models=("cnn_se", "cnn"),
                  augmentations=("none", "geometric", "noise", "randaugment", "augmix", "mixup", "cutmix"),
