@@ -84,21 +84,28 @@ def test_every_recipe_of_a_plan_is_trained_and_the_medmnistc_one_needs_its_copy(
         study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, long_recipes=(Recipe("cnn_se"),))
 
 
-def test_the_deduplicated_test_split_is_row_numbers_and_an_ablation_network_keeps_labels_only():
-    # break: keep the AUC of a labels-only network, or store the subset as a copy -> the asserts below fail
+def test_the_deduplicated_test_split_is_row_numbers_kept_as_the_plan_keeps_the_test_split():
+    # break: keep the AUC of a labels-only network, store the subset as a copy, or read another TTA's test
+    # probabilities -> the asserts below fail
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(8), 5)
-    proba = rng.dirichlet(np.ones(8), len(labels)).astype(np.float32)
+    proba = {tta: {"test": rng.dirichlet(np.ones(8), len(labels)).astype(np.float32)} for tta in ("none", "dihedral")}
     test = Split("test", np.zeros((len(labels), 28, 28, 3), np.uint8), labels)
-    keys = dict(method="supervised", model="cnn", label_fraction=1.0, n_labels=40, seed=0, profile="full")
-    for labels_only in (False, True):
-        rows, [kept] = study.deduplicated(proba, test, np.array([1, 7]), keys, {"tta": "none"}, list("abcdefgh"),
-                                          labels_only)  # fmt: skip
+    splits = {"train": Split("train", np.zeros((40, 28, 28, 3), np.uint8), labels)}
+    keys = study.run_keys("cnn", splits, "full", seed=0)
+    for ttas, recipe, labels_only in ((("none",), study.Recipe("cnn"), False),
+                                      (("none",), study.Recipe("cnn", "mixup"), True),
+                                      (("none", "dihedral"), study.Recipe("cnn"), True)):  # fmt: skip
+        plan = study.Plan(("cnn",), ("cnn",), 1, 10, 0.1, ttas=ttas, max_distance=2)
+        rows, [kept] = study.deduplicated(recipe, proba, test, np.array([1, 7]), plan, keys, list("abcdefgh"))
         assert ("auc" in {row["metric"] for row in rows}) is not labels_only
         assert kept.split == study.DEDUPLICATED and len(kept.y_true) == 38 and len(kept.whole.y_true) == 40
         assert kept.rows.tolist() == [0, *range(2, 7), *range(8, 40)]
-        expected = np.eye(8)[proba.argmax(axis=1)] if labels_only else proba
+        assert json.loads(kept.keys["params"]) == {**plan.settings(recipe), "tta": ttas[-1], "max_distance": 2,
+                                                   "left_out": 2}  # fmt: skip
+        expected = np.eye(8)[proba[ttas[-1]]["test"].argmax(axis=1)] if labels_only else proba[ttas[-1]]["test"]
         assert np.array_equal(kept.proba, expected[kept.rows])
+        assert {row["n_labels"] for row in rows} == {40}
 
 
 def test_the_fastest_architecture_within_half_a_validation_point_of_the_best_is_named():

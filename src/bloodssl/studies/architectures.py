@@ -134,20 +134,28 @@ PLANS: dict[str, Plan] = {
     # default: the CNNs notebook 01 trained (free), every architecture's cost, 300 test images corrupted at the
     # target's severity (motion blur through ImageMagick at 224 px costs ~0.1 s an image, most of the time here)
     "default": Plan(EVERY, ("cnn",), 2, 300, 0.3),  # notebook 01's default seeds
-    # full (~3.7 h on a 2-core AVX-512 machine from scratch): the TRAINED architectures, 3 seeds at 6 epochs
+    # full (~4.7 h on a 2-core AVX-512 machine from scratch): the TRAINED architectures, 3 seeds at 6 epochs
     # (default 4), with and without TTA; the two best on validation of those that train at >= 1,000 images/s
     # (cnn_se, cnn; VGG and Inception lead at 6 epochs but train ~5x slower) also with the MedMNIST-C recipe and every
-    # other augmentation, and with notebook 01's recipe for 40 epochs (~7 min a seed) for the 98 % target; 400 test
-    # images at every severity
+    # other augmentation; for the 98 % target, notebook 01's recipe for 40 epochs on those two (~7 min a seed) and for
+    # 20 on the best at 6 epochs, EfficientNet-Lite0 at 64 px (~20 min a seed); 400 test images at every severity
     "full": Plan(EVERY, TRAINED, 3, 400, 3.0, batch_size=256, ttas=("none", "dihedral"), severities=(0, 1, 2, 3, 4),
                  epochs=6, robust_models=("cnn_se", "cnn"), ablation_models=("cnn_se", "cnn"),
                  augmentations=("none", "geometric", "noise", "randaugment", "augmix", "mixup", "cutmix"),
                  # the basic CNN has no normalisation layer: at notebook 01's 0.1 it diverged on 2 of 3 seeds
                  # (validation accuracy 20 and 31 %, the first full run of 2026-11-30)
                  learning_rates=(("basic_cnn", 0.02),),
-                 long_recipes=(Recipe("cnn", CELL, 40), Recipe("cnn_se", CELL, 40))),
+                 long_recipes=(Recipe("cnn", CELL, 40), Recipe("cnn_se", CELL, 40),
+                               Recipe("efficientnet_lite0_64", CELL, 20))),
 }
 # fmt: on
+
+
+def run_keys(model: str, splits: Mapping[str, Split], profile: str, **more) -> dict:
+    """The results keys (``results.rows``) of a ``model`` network trained on every training image of ``splits``;
+    ``more`` adds or overrides keys (``seed``, ``wall_seconds``, ``params``)."""
+    return {"method": "supervised", "model": model, "label_fraction": 1.0, "n_labels": len(splits["train"]),
+            "profile": profile, **more}  # fmt: skip
 
 
 def trained(splits: Mapping[str, Split], plan: Plan, recipe: Recipe, seed: int,
@@ -352,15 +360,20 @@ def reliability_tables(probabilities: Mapping[str, np.ndarray], labels: np.ndarr
     return {name: reliability(proba, labels) for name, proba in probabilities.items()}
 
 
-def deduplicated(test_proba: np.ndarray, test: Split, leaked: np.ndarray, keys: Mapping, params: Mapping,
-                 class_names: Sequence[str], labels_only: bool = False) -> tuple[list[dict], list]:  # fmt: skip
-    """Test metrics without the ``leaked`` images (split ``test_deduplicated``) and their
-    predictions: a ``predictions.subset`` of the whole test split's, stored as row numbers."""
+def deduplicated(recipe: Recipe, proba: Mapping[str, Mapping[str, np.ndarray]], test: Split, leaked: np.ndarray,
+                 plan: Plan, keys: Mapping, class_names: Sequence[str]) -> tuple[list[dict], list]:  # fmt: skip
+    """Test metrics of ``recipe``'s network with the plan's last TTA (``proba``: ``accuracy``'s
+    ``{tta: {split: proba}}``) without the ``leaked`` images (split ``test_deduplicated``, params
+    ``max_distance`` and ``left_out``) and their predictions: a ``predictions.subset`` of the whole
+    test split's, stored as row numbers and kept as ``Plan.keeps_probabilities`` keeps that split."""
+    tta = plan.ttas[-1]
+    labels_only = not plan.keeps_probabilities(recipe, tta, "test")
+    params = {**plan.settings(recipe), "tta": tta, "max_distance": plan.max_distance, "left_out": len(leaked)}
+    run = {**keys, "params": params}
     rows = np.setdiff1d(np.arange(len(test)), leaked)
-    run = {**keys, "params": {**params, "left_out": len(leaked)}}
-    whole = kept(test.labels, test_proba, "test", labels_only, **run)
-    subset = predictions.subset(whole, rows, DEDUPLICATED, **run)
-    metrics = evaluate(subset.y_true, test_proba[rows], class_names).metrics
+    subset = predictions.subset(kept(test.labels, proba[tta]["test"], "test", labels_only, **run), rows, DEDUPLICATED,
+                                **run)  # fmt: skip
+    metrics = evaluate(subset.y_true, proba[tta]["test"][rows], class_names).metrics
     return (results.rows(reported(metrics, labels_only), split=DEDUPLICATED, wall_seconds=float("nan"), **run),
             [subset])  # fmt: skip
 
