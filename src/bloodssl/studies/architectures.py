@@ -197,6 +197,14 @@ def reported(metrics: Mapping[str, float], labels_only: bool) -> dict[str, float
     return {name: value for name, value in metrics.items() if not (labels_only and name == "auc")}
 
 
+def scored(y_true: np.ndarray, proba: np.ndarray, split: str, class_names: Sequence[str], labels_only: bool,
+           **run) -> tuple[list[dict], predictions.Prediction]:  # fmt: skip
+    """The results rows of ``proba`` on ``split`` (``reported``: no AUC ``labels_only``) and what is
+    ``kept`` of it, keyed by ``run`` (``results.rows``' keys)."""
+    metrics = reported(evaluate(y_true, proba, class_names).metrics, labels_only)
+    return results.rows(metrics, split=split, **run), kept(y_true, proba, split, labels_only, **run)
+
+
 def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan, recipe: Recipe, keys: Mapping,
              class_names: Sequence[str]) -> tuple[list[dict], list, dict]:  # fmt: skip
     """Its training images/s, then val and test metrics of ``recipe``'s trained classifier with each
@@ -211,11 +219,11 @@ def accuracy(classifier: CNNClassifier, splits: Mapping[str, Split], plan: Plan,
                              params=params, wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
         for split in ("val", "test"):
             proba_of[tta][split] = proba = classifier.predict_proba_tta(splits[split].images, tta)
-            evaluation = evaluate(splits[split].labels, proba, class_names)
-            labels_only = not plan.keeps_probabilities(recipe, tta, split)
-            rows += results.rows(reported(evaluation.metrics, labels_only), split=split, params=params,
-                                 wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
-            saved.append(kept(splits[split].labels, proba, split, labels_only, params=params, **keys))
+            split_rows, prediction = scored(splits[split].labels, proba, split, class_names,
+                                            not plan.keeps_probabilities(recipe, tta, split), params=params,
+                                            wall_seconds=classifier.fit_seconds_, **keys)  # fmt: skip
+            rows += split_rows
+            saved.append(prediction)
     return rows, saved, proba_of
 
 
@@ -235,9 +243,10 @@ def ensembled(recipe: Recipe, proba_of: Mapping[tuple[Recipe, int], Mapping],
         for split in ("val", "test"):
             proba = np.mean([proba_of[(recipe, seed)][tta][split] for seed in seeds], axis=0)
             labels_only = not plan.keeps_probabilities(recipe, tta, split)
-            rows += results.rows(reported(evaluate(splits[split].labels, proba, class_names).metrics, labels_only),
-                                 split=split, params=params, **run)  # fmt: skip
-            saved.append(kept(splits[split].labels, proba, split, labels_only, params=params, **run))
+            split_rows, prediction = scored(splits[split].labels, proba, split, class_names, labels_only,
+                                            params=params, **run)  # fmt: skip
+            rows += split_rows
+            saved.append(prediction)
     return rows, saved
 
 
