@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def test_identical_predictions_are_stored_once_and_load_for_every_run(tmp_path):
             for m in ("supervised", "fixmatch", "flexmatch")]  # fmt: skip
     predictions.save(runs, "04_demo", results_dir=tmp_path)
     with np.load(tmp_path / "04_demo.predictions.npz") as data:
-        assert data["proba"].shape == proba.shape
+        assert data["proba_bytes"].shape == (4, *proba.shape)
     loaded = predictions.load("04_demo", tmp_path)
     assert [p.keys["method"] for p in loaded] == ["supervised", "fixmatch", "flexmatch"]
     assert all(np.array_equal(p.proba, proba) and np.array_equal(p.y_true, y) for p in loaded)
@@ -117,7 +118,7 @@ def test_a_subset_is_stored_as_row_numbers_and_rescores_exactly(tmp_path):
     results.save(records, "07_demo", results_dir=tmp_path)
     predictions.save(kept, "07_demo", results_dir=tmp_path)
     with np.load(tmp_path / "07_demo.predictions.npz") as data:
-        assert data["proba"].shape == (1200, 8) and len(data["rows"]) == 200 + 200
+        assert data["proba_bytes"].shape == (4, 1200, 8) and len(data["rows"]) == 200 + 200
     for loaded in predictions.load("07_demo", tmp_path):
         if loaded.split == "test_deduplicated":
             rows = subsets[json.loads(loaded.keys["params"])["left_out"]][0]
@@ -142,13 +143,32 @@ def test_hard_labels_are_stored_as_labels_and_rescore_exactly(tmp_path):
     results.save(records, "07_demo", results_dir=tmp_path)
     predictions.save([soft, hard, part], "07_demo", results_dir=tmp_path)
     with np.load(tmp_path / "07_demo.predictions.npz") as data:
-        assert data["proba"].shape == (600, 8) and data["hard_labels"].shape == (600,)
+        assert data["proba_bytes"].shape == (4, 600, 8) and data["hard_labels"].shape == (600,)
     loaded = {p.split + p.keys["params"]: p for p in predictions.load("07_demo", tmp_path)}
     for prediction in (soft, hard, part):
         found = loaded[prediction.split + prediction.keys["params"]]
         assert np.array_equal(found.proba, prediction.proba) and np.array_equal(found.y_true, prediction.y_true)
     checked = results.rescore_all(tmp_path)
     assert len(checked) == 12 and checked["same"].all(), checked
+
+
+def test_probabilities_are_stored_as_byte_planes_bit_for_bit_and_smaller(tmp_path):
+    # break: put the planes back in another order, or cast through float16 -> a value changes;
+    # store the float32 as they are -> the file is no smaller
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 3000)
+    logits = 2 * rng.normal(size=(3000, 8)) + 8 * np.eye(8)[y]  # a trained network's spread of confidences
+    proba = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    tiny = np.finfo(np.float32).smallest_subnormal
+    proba[0] = [0.0, 1.0, tiny, 1e-38, np.nextafter(np.float32(1), np.float32(0)), 0.5, 1e-7, 0.0]
+    prediction = predictions.Prediction(predictions.run_keys("m", "cnn", 1.0, 0, "full"), "test", y, proba)
+    path = predictions.save([prediction], "07_demo", results_dir=tmp_path)
+    [loaded] = predictions.load("07_demo", tmp_path)
+    assert loaded.proba.dtype == np.float32 and np.array_equal(loaded.proba.view(np.uint32), proba.view(np.uint32))
+    plain = tmp_path / "plain.npz"
+    np.savez_compressed(plain, proba=proba)
+    with zipfile.ZipFile(path) as shuffled, zipfile.ZipFile(plain) as unshuffled:
+        assert shuffled.getinfo("proba_bytes.npy").compress_size < 0.96 * unshuffled.getinfo("proba.npy").compress_size
 
 
 def test_a_predictions_file_written_before_subsets_still_loads(tmp_path):
