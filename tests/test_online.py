@@ -61,34 +61,35 @@ def fitted(task) -> FixMatchCNN:
     return fit(task)
 
 
-#: the recording's fit, run in a process of its own (the test's last argument: where to write its numbers)
+#: the recording's fit, run in a process of its own (the test's last argument: where to write its numbers): four
+#: steps at a threshold every pseudo-label passes, so each step's unlabelled loss acts. Longer fits are chaotic
+#: across CPUs: kernels for other instruction sets round differently, and at 30 steps that rounding became other
+#: pseudo-labels and probabilities 0.8 apart. At four steps it moves them by less than 1e-6 here (AVX-512, AVX2 and
+#: SSE kernels of one machine), while drawing the strong views before the weak ones moves them by 4e-3 and a tenth
+#: less unlabelled weight by 1e-3.
 GOLDEN_FIT = """
 import sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_online import fit, make_task
 task = make_task()
-clf = fit(task, steps=30, eval_every=10, teacher="average", align=True)
+clf = fit(task, steps=4, eval_every=2, threshold=0.05, teacher="average", align=True)
 np.savez(sys.argv[2], proba=clf.predict_proba(task[3][0]), val_accuracy=[r["val_accuracy"] for r in clf.history_],
          mask_rate=[r["mask_rate"] for r in clf.history_])
 """
-#: the CPU kernels the recording was made with: AVX-512 ones round differently, and 30 steps from a network near
-#: chance turn that rounding into other pseudo-labels (PyTorch's and oneDNN's switches hold any x86-64 CPU since
-#: 2013 to AVX2)
-AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
-@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
-                    reason="the recording was made with AVX2 kernels, which this CPU lacks")  # fmt: skip
-def test_fixmatch_on_the_engine_predicts_what_the_old_loop_recorded(tmp_path):
-    # break: draw the augmented views in another order, or update the EMA before the step -> other probabilities
+def test_fixmatch_predicts_what_its_recording_holds(tmp_path):
+    # break: draw the augmented views in another order, average another teacher, or weigh the unlabelled loss less
+    # -> probabilities 1e-3 or more from the recording (made by this engine, which predicted what the loop before it
+    # recorded to 1e-5 over 30 steps on the machine of that recording)
     golden = np.load(GOLDEN)
     out = tmp_path / "fit.npz"
     # not as a pytest-xdist worker: its conftest would move the folders and cores of this one's again
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")} | AVX2
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
     subprocess.run([sys.executable, "-c", GOLDEN_FIT, str(Path(__file__).parent), str(out)], check=True, env=env)
     fitted = np.load(out)
-    assert np.abs(fitted["proba"] - golden["proba"]).max() < 1e-5
+    assert np.abs(fitted["proba"] - golden["proba"]).max() < 3e-4
     assert fitted["val_accuracy"].tolist() == pytest.approx(golden["val_accuracy"].tolist())
     assert fitted["mask_rate"].tolist() == pytest.approx(golden["mask_rate"].tolist())
 
@@ -105,7 +106,10 @@ def test_fixmatch_learns_the_colours_from_one_label_per_class(task, fitted):
 @pytest.mark.parametrize("algorithm", [FlexMatchCNN, MeanTeacherCNN])
 def test_the_other_engine_methods_learn_the_colours_too(task, algorithm):
     X_val, y_val = task[3]
-    clf = fit(task, algorithm=algorithm, steps=120, eval_every=20)
+    # Mean Teacher learns from consistency alone, more slowly: at 120 steps it had reached 100 % with one CPU's
+    # kernels and 87.5 % with another's; by 200 it reached 100 % by step 40 with AVX-512, AVX2 and SSE kernels
+    steps = 200 if algorithm is MeanTeacherCNN else 120
+    clf = fit(task, algorithm=algorithm, steps=steps, eval_every=20)
     assert clf.rounds_[0]["val_accuracy"] <= 0.5 and clf.score(X_val, y_val) >= 0.95
     assert clf.rounds_[1]["stage"] == algorithm.name
 
