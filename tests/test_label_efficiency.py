@@ -13,6 +13,7 @@ from conftest import colour_coded
 from bloodssl import paths, readme, results
 from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
+from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import embed
 from bloodssl.studies import label_efficiency as study
 
@@ -93,14 +94,35 @@ def test_gather_skips_notebooks_without_results(tmp_path):
     assert study.curve(study.gather({"default": tmp_path})).empty
 
 
-def test_the_label_choice_table_puts_the_curve_runs_beside_the_chosen_labels(tmp_path):
-    write(tmp_path, study.STEM, {"supervised": (0.8, 0.8)})
-    write(tmp_path / "x", study.STEM, {"supervised": (0.9, 0.9)}, params={"labels": "typiclust"})
-    write(tmp_path / "y", study.STEM, {"supervised": (0.5, 0.5)}, fraction=0.05, n_labels=500)  # no other choice
-    table = pd.concat([results.load(study.STEM, folder) for folder in (tmp_path, tmp_path / "x", tmp_path / "y")])
-    chosen = study.selection_table(table).set_index("labels")
-    assert set(chosen.index) == {"stratified", "typiclust"}
-    assert chosen.loc["typiclust", "mean ± std (%)"] == "90.50 ± 0.71"
+def test_the_label_choice_table_puts_the_curve_runs_beside_the_chosen_labels_per_learner(tmp_path):
+    write(tmp_path / "a", study.STEM, {"supervised": (0.8, 0.8), "distillation": (0.85, 0.85)})
+    write(tmp_path / "b", study.STEM, {"supervised": (0.9, 0.9), "distillation": (0.95, 0.95)},
+          params={"labels": "typiclust"})  # fmt: skip
+    # at 5 % only the CNN has chosen labels: the student's stratified run there has nothing to stand beside
+    write(tmp_path / "c", study.STEM, {"supervised": (0.5, 0.5), "distillation": (0.6, 0.6)}, fraction=0.05,
+          n_labels=500)  # fmt: skip
+    write(tmp_path / "d", study.STEM, {"supervised": (0.7, 0.7)}, fraction=0.05, n_labels=500,
+          params={"labels": "random"})  # fmt: skip
+    write(tmp_path / "e", study.STEM, {"transfer": (0.3, 0.3)})  # not a learner of the label choices
+    table = pd.concat([results.load(study.STEM, tmp_path / folder) for folder in "abcde"])
+    chosen = study.selection_table(table).set_index(["n_labels", "learner", "labels"])["mean ± std (%)"]
+    assert chosen.to_dict() == {
+        (100, "supervised CNN", "stratified"): "80.50 ± 0.71",
+        (100, "ensemble distillation", "stratified"): "85.50 ± 0.71",
+        (100, "supervised CNN", "typiclust"): "90.50 ± 0.71",
+        (100, "ensemble distillation", "typiclust"): "95.50 ± 0.71",
+        (500, "supervised CNN", "stratified"): "50.50 ± 0.71", (500, "supervised CNN", "random"): "70.50 ± 0.71",
+    }  # fmt: skip
+
+
+def test_chosen_labels_are_the_curves_subset_or_as_many_chosen_images():
+    embeddings, labels = blobs()
+    stratified = study.chosen_labels("stratified", 0.02, labels, embeddings, seed=0)
+    assert stratified.tolist() == labelled_subset(labels, fraction=0.02, seed=0).tolist()
+    for selection in study.SELECTIONS[1:]:
+        picked = study.chosen_labels(selection, 0.02, labels, embeddings, seed=0)
+        assert len(picked) == len(stratified) and len(set(picked)) == len(picked)
+        assert picked.tolist() == study.choose_labels(selection, len(stratified), labels, embeddings, 0).tolist()
 
 
 def test_the_anchors_are_cited_and_within_range(tmp_path):
@@ -182,11 +204,11 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
-                               distillation_fractions=(0.25,))  # fmt: skip
+                               distillation_fractions=(0.25,), distillation_selections=("stratified",))  # fmt: skip
     (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     shared = study.recipe_checkpoint("cnn", 0.25, 0, "smoke")
     written = shared.stat().st_mtime_ns
-    (run,) = study.distillation_runs(splits, plan, [0], profile="smoke", class_names=None)
+    (run,) = study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
     method_rows = results.frame(run.rows("smoke"))
     # break: train round 0 again instead of reusing the curve's CNN (elsewhere, or under another signature, as when
     # the engine's class count made it one) -> a checkpoint beside the teachers', or the curve's written again
@@ -200,6 +222,44 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     train_rows = method_rows[method_rows["split"] == "train"].set_index("metric")["value"]
     assert set(train_rows.index) == {"train_images_per_second", "best_step", "pseudo_accuracy"}
     assert train_rows["best_step"] in (5, 10)
+
+
+def test_distillation_on_chosen_labels_starts_from_the_label_choices_cnn_on_the_same_labels(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(16)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    embeddings = images.reshape(len(images), -1)[:, ::97].astype(float)
+    params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, selection_fractions=(0.25,),
+                               distillation_fractions=(0.25,), distillation_selections=("random",))  # fmt: skip
+    random_labels = study.chosen_labels("random", 0.25, labels, None, seed=0)
+    assert random_labels.tolist() != labelled_subset(labels, fraction=0.25, seed=0).tolist()
+    study.selection_runs(splits, plan, [0], embeddings, profile="smoke", class_names=None)
+    first = study.selection_checkpoint("random", "cnn", 0.25, 0, "smoke")
+    written = first.stat().st_mtime_ns
+    given = []
+    monkeypatch.setattr(study, "mask_labels", lambda y, labelled: given.append(labelled) or mask_labels(y, labelled))
+    (run,) = study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
+    # break: start from the curve's CNN on stratified labels, or train a new round 0 -> that checkpoint exists, or
+    # the random-labels CNN's is written again
+    assert not study.recipe_checkpoint("cnn", 0.25, 0, "smoke").exists()
+    assert first.stat().st_mtime_ns == written
+    # break: give the ensemble the stratified labels -> other indices
+    assert [g.tolist() for g in given] == [random_labels.tolist()]
+    assert run.params == {"teachers": 2, "steps": 10, "labels": "random"} and run.fraction == 0.25
+    folder = checkpoint_path(study.STEM, "distillation-random-labels", "cnn", 0.25, 0, "smoke").with_suffix("")
+    assert {p.name for p in folder.iterdir()} == {"teacher1.pt", "soft_labels.pt", "distillation.pt"}
+
+
+def test_distillation_on_typiclust_labels_without_embeddings_fails_before_anything_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(4)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    plan = dataclasses.replace(study.PLANS["smoke"], selection_fractions=(0.25,), distillation_fractions=(0.25,))
+    assert plan.distillation_selections == study.SELECTIONS  # the stratified run comes first
+    with pytest.raises(ValueError, match="embeddings"):
+        study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_path):

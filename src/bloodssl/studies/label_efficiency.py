@@ -5,8 +5,9 @@ The curve gathers the final results the other notebooks wrote (``gather``); this
 adds what none of them runs: notebook 01's CNN recipe at every label fraction (and at
 SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), the
 choice of which images to label from nothing (``choose_labels``) and the distillation of an
-ensemble of few-label CNNs (``distillation_runs``). On every line each point is the method,
-model and setting that validation picks (``curve``), never test.
+ensemble of few-label CNNs (``distillation_runs``), on stratified labels and on the chosen
+ones. On every line each point is the method, model and setting that validation picks
+(``curve``), never test.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class Plan:
     (``simclr_epochs``); ``transfer_fractions``: where EfficientNet-Lite0 with ImageNet
     weights is fine-tuned (``transfer``: its ``CNNClassifier`` parameters) at each learning rate
     of ``transfer_lrs``; ``distillation_fractions``: where an ensemble of the recipe's CNNs is
-    distilled into one (``distillation``: ``EnsembleDistillationCNN`` parameters).
+    distilled into one (``distillation``: ``EnsembleDistillationCNN`` parameters), on the labels of
+    each of ``distillation_selections`` (the stratified ones at every distillation fraction, the
+    chosen ones at those that are also selection fractions, where their CNNs are round 0).
     """
 
     fractions: tuple[float, ...]
@@ -78,6 +81,7 @@ class Plan:
     tta: str = "none"
     distillation_fractions: tuple[float, ...] = ()
     distillation: dict = field(default_factory=dict)
+    distillation_selections: tuple[str, ...] = ("stratified",)
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -99,7 +103,8 @@ PLANS: dict[str, Plan] = {
                    selection_fractions=(0.25,), transfer_fractions=(0.25,), transfer_lrs=(0.03,),
                    transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25,
                    distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
-                                                                     labelled_batch=16)),
+                                                                     labelled_batch=16),
+                   distillation_selections=SELECTIONS),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1 %: about 4 minutes on 2 cores. 10-50 % are the full
     # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
@@ -108,13 +113,13 @@ PLANS: dict[str, Plan] = {
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01,),
-                     distillation=dict(DISTILLATION, steps=300, eval_every=100)),
+                     distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
                   transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
                   distillation_fractions=(0.01, 0.02, 0.05),
                   distillation=dict(DISTILLATION, teachers=5, teacher_tta="dihedral", steps=3000, eval_every=200,
-                                    ema_decay=0.997)),
+                                    ema_decay=0.997), distillation_selections=SELECTIONS),
 }  # fmt: skip
 
 
@@ -142,6 +147,16 @@ def choose_labels(selection: str, budget: int, labels: np.ndarray, embeddings: n
     return np.sort(chosen)
 
 
+def chosen_labels(selection: str, fraction: float, labels: np.ndarray, embeddings: np.ndarray | None,
+                  seed: int) -> np.ndarray:  # fmt: skip
+    """The training images labelled at ``fraction`` by ``selection``: the curve's stratified subset,
+    or as many images as it holds chosen by ``choose_labels``, so every selection labels one count."""
+    stratified = labelled_subset(labels, fraction=fraction, seed=seed)
+    if selection == "stratified":
+        return stratified
+    return choose_labels(selection, len(stratified), labels, embeddings, seed)
+
+
 def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, classifier: CNNClassifier) -> CNNClassifier:
     """``classifier`` trained on the training images ``labelled`` only, its epoch selected on val."""
     train, val = splits["train"], splits["val"]
@@ -161,6 +176,14 @@ def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> P
     so that the runs those notebooks made (1 and 5 % at the default profile) cost nothing here."""
     stem = baseline.STEM if fraction == 1.0 else embed.CNN_STEM
     return checkpoint_path(stem, "supervised", model, fraction, seed, profile)
+
+
+def selection_checkpoint(selection: str, model: str, fraction: float, seed: int, profile: str) -> Path:
+    """Where notebook 01's recipe on ``selection``'s labels (``chosen_labels``) is checkpointed:
+    the curve's own CNN (``recipe_checkpoint``) for the stratified ones."""
+    if selection == "stratified":
+        return recipe_checkpoint(model, fraction, seed, profile)
+    return checkpoint_path(STEM, f"{selection}-labels", model, fraction, seed, profile)
 
 
 def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
@@ -201,40 +224,48 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
     """Notebook 01's CNN on labels chosen at random and by TypiClust (on ``embeddings`` of the
     training images) at each of ``plan.selection_fractions``, as many as the stratified subset
     holds; the stratified runs themselves are ``curve_runs``'."""
-    train = splits["train"]
+    train, model = splits["train"], plan.cnn.get("model", "cnn")
     jobs = [(f, selection, s) for f in plan.selection_fractions for selection in SELECTIONS[1:] for s in seeds]
     runs = []
     for fraction, selection, seed in tqdm(jobs, desc="label choices", unit="run"):
-        budget = len(labelled_subset(train.labels, fraction=fraction, seed=seed))
-        labelled = choose_labels(selection, budget, train.labels, embeddings, seed)
-        path = checkpoint_path(STEM, f"{selection}-labels", "cnn", fraction, seed, profile)
+        labelled = chosen_labels(selection, fraction, train.labels, embeddings, seed)
+        path = selection_checkpoint(selection, model, fraction, seed, profile)
         classifier = fit_on(splits, labelled, recipe_cnn(plan, seed, path))
         runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
                                        class_names=class_names, params={"labels": selection}))  # fmt: skip
     return runs
 
 
-def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
-                      class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
+def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], embeddings: np.ndarray | None,
+                      *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
     """The student of ``EnsembleDistillationCNN`` (``plan.distillation``) at each of
-    ``plan.distillation_fractions``, its round 0 the curve's CNN at that fraction and seed (so
-    free once ``curve_runs`` ran). Its cost is every network's: round 0, the other teachers,
-    labelling the images and the student; ``pseudo_accuracy`` is the share of unlabelled
-    training images whose soft label puts the right class first."""
-    train, val = splits["train"], splits["val"]
-    jobs = [(f, s) for f in plan.distillation_fractions for s in seeds]
+    ``plan.distillation_fractions`` on the labels of each of ``plan.distillation_selections``:
+    the stratified ones at every distillation fraction, the chosen ones (``embeddings`` of the
+    training images for TypiClust) only at the distillation fractions that are also
+    ``plan.selection_fractions``. Round 0 is the CNN the curve or the label choices trained on
+    those labels at that fraction and seed (``selection_checkpoint``: free once they ran); every
+    label choice is made before anything trains, so a missing embedding fails at once. Its cost
+    is every network's: round 0, the other teachers, labelling the images and the student;
+    ``pseudo_accuracy`` is the share of unlabelled training images whose soft label puts the
+    right class first."""
+    train, val, model = splits["train"], splits["val"], plan.cnn.get("model", "cnn")
+    jobs = [(f, selection, s) for f in plan.distillation_fractions for selection in plan.distillation_selections
+            if selection == "stratified" or f in plan.selection_fractions for s in seeds]  # fmt: skip
+    labelled = {job: chosen_labels(job[1], job[0], train.labels, embeddings, job[2]) for job in jobs}
     runs = []
-    for fraction, seed in tqdm(jobs, desc="distillation", unit="run"):
-        labelled = labelled_subset(train.labels, fraction=fraction, seed=seed)
-        base = recipe_cnn(plan, seed, recipe_checkpoint(plan.cnn.get("model", "cnn"), fraction, seed, profile))
-        folder = checkpoint_path(STEM, "distillation", "cnn", fraction, seed, profile).with_suffix("")
+    for fraction, selection, seed in tqdm(jobs, desc="distillation", unit="run"):
+        base = recipe_cnn(plan, seed, selection_checkpoint(selection, model, fraction, seed, profile))
+        name = "distillation" if selection == "stratified" else f"distillation-{selection}-labels"
+        folder = checkpoint_path(STEM, name, model, fraction, seed, profile).with_suffix("")
         method = EnsembleDistillationCNN(base, checkpoint_dir=folder, progress=False, **plan.distillation)
-        method.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
+        given = mask_labels(train.labels, labelled[fraction, selection, seed])
+        method.fit(train.images, given, eval_set=(val.images, val.labels))
         first, student = method.estimators_
         right = method.soft_label_accuracy(train.labels)
+        chosen = {} if selection == "stratified" else {"labels": selection}
         runs.append(baseline.evaluated(
             student, splits, method="distillation", fraction=fraction, seed=seed, class_names=class_names,
-            params={"teachers": method.teachers, "steps": method.steps},
+            params={"teachers": method.teachers, "steps": method.steps, **chosen},
             wall_seconds=first.fit_seconds_ + method.teacher_seconds_ + student.fit_seconds_,
             train_metrics={"best_step": student.best_epoch_, "pseudo_accuracy": right}))  # fmt: skip
     return runs
@@ -346,16 +377,21 @@ def anchors(path: Path = ANCHORS) -> pd.DataFrame:
     return table
 
 
+#: the learners trained on chosen labels, as their ``method`` is named in the results
+CHOOSING = ("supervised", "distillation")
+
+
 def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy of notebook 01's CNN per label choice and fraction (mean ± std in %): the
-    stratified rows are the curve's own runs (no ``labels`` setting)."""
+    """Test accuracy per learner (its line on the curve: notebook 01's CNN, the ensemble's
+    student), label choice and fraction (mean ± std in %), at the fractions where that learner
+    ran on chosen labels: its stratified rows are the curve's own runs (no ``labels`` setting)."""
     table = results.expand_params(runs_table.reset_index(drop=True))
-    table = table[(table["method"] == "supervised") & (table["split"] == "test") & (table["metric"] == "accuracy")]
+    table = table[table["method"].isin(CHOOSING) & (table["split"] == "test") & (table["metric"] == "accuracy")]
     if "per_class" in table:
         table = table[table["per_class"].isna()]
     labels = table["labels"] if "labels" in table else pd.Series(np.nan, index=table.index)
-    table = table.assign(labels=labels.fillna("stratified"))
-    chosen = table[table["label_fraction"].isin(table.loc[table["labels"] != "stratified", "label_fraction"])]
-    summary = results.summarize(chosen, by=("label_fraction", "n_labels", "labels"))
+    table = table.assign(labels=labels.fillna("stratified"), learner=table["method"].map(CURVES))
+    where = table.loc[table["labels"] != "stratified", ["learner", "label_fraction"]].drop_duplicates()
+    summary = results.summarize(table.merge(where), by=("label_fraction", "n_labels", "learner", "labels"))
     summary["mean ± std (%)"] = results.mean_std(summary) if len(summary) else []
-    return summary[["label_fraction", "n_labels", "labels", "mean ± std (%)", "mean", "std", "n"]]
+    return summary[["label_fraction", "n_labels", "learner", "labels", "mean ± std (%)", "mean", "std", "n"]]

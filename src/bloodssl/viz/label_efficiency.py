@@ -62,13 +62,15 @@ def frontier(points: pd.DataFrame, n_labels: int) -> Figure:
 
 def selections(table: pd.DataFrame) -> Figure:
     """Test accuracy per label choice (``studies.label_efficiency.selection_table``), a group
-    of bars per number of labels, mean with the std as error bars."""
-    wide = table.pivot_table(index="n_labels", columns="labels", values="mean", sort=False) * 100
-    spread = table.pivot_table(index="n_labels", columns="labels", values="std", sort=False) * 100
-    fig, ax = plt.subplots(figsize=(6, 4))
+    of bars per number of labels and learner, mean with the std as error bars."""
+    groups = ["n_labels", "learner"]
+    wide = table.pivot_table(index=groups, columns="labels", values="mean", sort=False) * 100
+    spread = table.pivot_table(index=groups, columns="labels", values="std", sort=False) * 100
+    fig, ax = plt.subplots(figsize=(3 + 2 * len(wide), 4))
     wide.plot.bar(ax=ax, rot=0, yerr=spread.reindex_like(wide).fillna(0), capsize=3)
+    ax.set_xticks(range(len(wide)), [f"{learner}\n{n:,} labels" for n, learner in wide.index], fontsize=8)
     ax.set_ylim(max(0, wide.min().min() - 10), 100)
-    ax.set_xlabel("labelled training images")
+    ax.set_xlabel("")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(title="labels chosen", fontsize=8)
     return fig
