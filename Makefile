@@ -26,7 +26,7 @@ data: setup  ## put the verified <DATASET>.npz in data/raw (default bloodmnist; 
 	$(BIN)/python -m bloodssl.data --dataset $(DATASET) $(if $(SRC),--src "$(SRC)")
 
 test: setup data  ## ruff (lint and format), unit tests and a papermill smoke run of every notebook with its checks
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests notebooks
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile
 
@@ -34,7 +34,7 @@ test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile -m "not notebooks"
 
 lint: setup  ## ruff check and format check
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests notebooks
 	$(BIN)/ruff format --check src tests
 
 reports: setup data  ## execute every notebook (PROFILE=default) into reports/ with HTML, then rebuild the README tables
