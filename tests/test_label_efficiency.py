@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import colour_coded
 
 from bloodssl import paths, readme, results
@@ -15,6 +16,8 @@ from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import embed
+from bloodssl.methods.simclr import SimCLREncoder
+from bloodssl.studies import initialisation
 from bloodssl.studies import label_efficiency as study
 
 
@@ -267,8 +270,37 @@ def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_
     write(tmp_path / "x", study.STEM, {"supervised": (0.9, 0.9)}, params={"labels": "typiclust"})
     write(tmp_path / "y", study.STEM, {"distillation": (0.85, 0.85)}, params={"teachers": 3})
     write(tmp_path / "z", study.STEM, {"supervised": (0.5, 0.5)}, fraction=0.05, n_labels=500)  # another fraction
+    write(tmp_path / "s", study.STEM, {"fixmatch": (0.83, 0.83)}, params={"start": "simclr"})
+    write(tmp_path / "t", study.STEM, {"transfer": (0.99, 0.99)})  # not a lever of few labels
     table = pd.concat([results.load(study.STEM, folder) for folder in tmp_path.glob("**/")])
     levers = study.levers(table, [0.01]).set_index("lever")
-    assert list(levers.index) == ["supervised", "distillation (teachers=3)", "supervised (labels=typiclust)"]
-    assert levers["change (points)"].tolist() == [0.0, 5.0, 10.0] and set(levers["minutes"]) == {1.0}
+    assert list(levers.index) == ["supervised", "fixmatch (start=simclr)", "distillation (teachers=3)",
+                                  "supervised (labels=typiclust)"]  # fmt: skip
+    assert levers["change (points)"].tolist() == [0.0, 3.0, 5.0, 10.0] and set(levers["minutes"]) == {1.0}
     assert levers.loc["distillation (teachers=3)", "test accuracy (%)"] == "85.50 ± 0.71"
+
+
+def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_path, monkeypatch):
+    # break: start the CNN from random weights too, or leave the encoder out of its cost -> the asserts below fail
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(4)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    plan, starts = study.PLANS["smoke"], initialisation.PLANS["smoke"]
+    fast = dict(epochs=1, batch_size=16, progress=False, num_threads=1)
+    with pytest.raises(ValueError, match="train the encoder with the recipe's model"):
+        initialisation.runs(splits, plan, starts, [0], SimCLREncoder(model="small_cnn", **fast), profile="smoke",
+                            class_names=None)  # fmt: skip
+    encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
+    runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
+    assert [(r.method, r.params["start"]) for r in runs] == [("fixmatch", "random"), ("supervised", "simclr"),
+                                                             ("fixmatch", "simclr")]  # fmt: skip
+    fraction = starts.fractions[0]
+    assert study.recipe_checkpoint("cnn", fraction, 0, "smoke").is_file()  # the random start is the curve's CNN
+    _, simclr_cnn, simclr_fixmatch = runs
+    assert simclr_cnn.wall_seconds > encoder.fit_seconds_ and simclr_fixmatch.wall_seconds > simclr_cnn.wall_seconds
+    # the SimCLR start began from the encoder's backbone: its round 0 is not the random start's
+    first_layer = next(iter(encoder.model_.backbone.state_dict()))
+    random_round0 = torch.load(study.recipe_checkpoint("cnn", fraction, 0, "smoke"), weights_only=True)["model"]
+    simclr_round0 = torch.load(initialisation.start_checkpoint("simclr", "cnn", fraction, 0, "smoke"),
+                               weights_only=True)["model"]  # fmt: skip
+    assert not torch.equal(random_round0[f"backbone.{first_layer}"], simclr_round0[f"backbone.{first_layer}"])

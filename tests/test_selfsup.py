@@ -5,6 +5,9 @@ import pytest
 import torch
 
 from bloodssl.methods.simclr import SimCLREncoder, nt_xent, random_resized_crop, speed_rows
+from bloodssl.methods.supervised import CNNClassifier
+from bloodssl.models import build_model
+from bloodssl.models.base import load_backbone
 
 
 def images(n: int = 48, seed: int = 0) -> np.ndarray:
@@ -88,3 +91,34 @@ def test_speed_rows_are_tidy():
 def test_bad_parameters_are_named(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         SimCLREncoder(**FAST, **params).fit(images(8))
+
+
+def test_a_cnn_starts_from_the_encoders_backbone_and_keeps_its_own_head(tmp_path):
+    # break: load the head too, or skip the input statistics -> the weights differ from the encoder's
+    X = images()
+    encoder = SimCLREncoder(**FAST, checkpoint=tmp_path / "enc.pt").fit(X)
+    network = build_model("cnn", 8)
+    head = network.head.weight.clone()
+    load_backbone(network, tmp_path / "enc.pt")
+    for name, value in encoder.model_.state_dict().items():
+        if not name.startswith("head."):
+            assert torch.equal(network.state_dict()[name], value), name
+    assert torch.equal(network.head.weight, head)
+    with pytest.raises(ValueError, match="another architecture"):
+        load_backbone(build_model("small_cnn", 8), tmp_path / "enc.pt")
+    with pytest.raises(FileNotFoundError, match="train the network it should hold first"):
+        load_backbone(network, tmp_path / "missing.pt")
+
+
+def test_a_cnn_from_the_encoder_never_reuses_the_random_starts_checkpoint(tmp_path, monkeypatch):
+    # break: leave the starting weights out of the classifier's signature -> the second fit reloads the first
+    X, y = images(), np.arange(48) % 8
+    SimCLREncoder(**FAST, checkpoint=tmp_path / "enc.pt").fit(X)
+    cnn = dict(epochs=1, batch_size=16, progress=False, num_threads=1, tta="none", checkpoint=tmp_path / "cnn.pt")
+    random_start = CNNClassifier(**cnn).fit(X, y)
+    with pytest.warns(UserWarning, match="written for other parameters or data"):
+        simclr_start = CNNClassifier(**cnn, init_from=tmp_path / "enc.pt").fit(X, y)
+    assert not np.allclose(simclr_start.predict_proba(X[:8]), random_start.predict_proba(X[:8]))
+    monkeypatch.setattr(CNNClassifier, "_train_epoch", lambda *a: pytest.fail("trained again"))
+    again = CNNClassifier(**cnn, init_from=tmp_path / "enc.pt").fit(X, y)  # its own checkpoint now: reloaded
+    assert np.array_equal(again.predict_proba(X[:8]), simclr_start.predict_proba(X[:8]))

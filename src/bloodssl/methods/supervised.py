@@ -30,6 +30,7 @@ from bloodssl.data.augment import dihedral
 from bloodssl.data.recipes import RECIPES, TrainingAugment
 from bloodssl.methods.registry import register
 from bloodssl.models import build_model
+from bloodssl.models.base import load_backbone
 
 
 @register("supervised")
@@ -46,6 +47,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     ``warm_start=True`` makes a second ``fit`` start from the current weights (and keep
     their normalisation statistics) instead of a fresh network, as in scikit-learn; a
     self-training round can then fine-tune for a few epochs instead of retraining.
+    ``init_from`` is a checkpoint of the same model (e.g. notebook 02's SimCLR encoder) whose
+    backbone a fresh network starts from instead of random weights.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         min_epoch_samples: int = 0,
         tta: str = "dihedral",
         warm_start: bool = False,
+        init_from: str | os.PathLike | None = None,
         seed: int = 0,
         checkpoint: str | os.PathLike | None = None,
         num_threads: int | None = None,
@@ -82,6 +86,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.min_epoch_samples = min_epoch_samples
         self.tta = tta
         self.warm_start = warm_start
+        self.init_from = init_from
         self.seed = seed
         self.checkpoint = checkpoint
         self.num_threads = num_threads
@@ -103,13 +108,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
 
     def _signature(self, images: np.ndarray, labels: np.ndarray, eval_set) -> str:
-        skip = {"checkpoint", "num_threads", "progress", "tta"}
+        skip = {"checkpoint", "num_threads", "progress", "tta", "init_from"}
         params = {k: v for k, v in self.get_params().items() if k not in skip}
         # the classes the network has, not how they were given: None (inferred from the labels) and the count it
         # infers train the same network, so a semi-supervised method's round 0 reuses a plain CNN's checkpoint
         params["n_classes"] = self.n_classes_
         data = fingerprint(images, labels, *(eval_set or ()))
-        if self.warm_start and hasattr(self, "model_"):
+        if self.init_from is not None or self.warm_start:  # the weights it starts from, not where they were read
             data += weights_fingerprint(self.model_)
         return signature(params, data)
 
@@ -141,6 +146,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             pixels = X.reshape(-1, X.shape[-1]) / 255.0
             mean, std = pixels.mean(0).tolist(), (pixels.std(0) + 1e-6).tolist()
             self.model_ = build_model(self.model, self.n_classes_, mean, std).to(memory_format=torch.channels_last)
+            if self.init_from is not None:
+                load_backbone(self.model_, self.init_from)
 
         images, targets = to_tensor(X[labelled]), torch.from_numpy(y[labelled])
         weight = class_weights(targets, self.n_classes_, self.class_weight)

@@ -45,6 +45,8 @@ CURVES = {"supervised": "supervised CNN", "baseline": "supervised CNN", "label_p
           "transfer": "ImageNet transfer", "distillation": "ensemble distillation"}  # fmt: skip
 #: how the images to label are chosen (``choose_labels``)
 SELECTIONS = ("stratified", "random", "typiclust")
+#: the learners trained on chosen labels, as their ``method`` is named in the results
+CHOOSING = ("supervised", "distillation")
 #: the published results the curve is drawn against (sources in its ``reference`` column)
 ANCHORS = Path(__file__).with_name("label_efficiency_anchors.csv")
 METRICS = ("accuracy", "macro_f1")
@@ -275,7 +277,7 @@ def levers(table: pd.DataFrame, fractions: Iterable[float]) -> pd.DataFrame:
     """What each of this notebook's runs at ``fractions`` buys against notebook 01's CNN on
     stratified labels (the curve's run, no setting) and what it costs: test accuracy (mean ±
     std in %), its change in points and the minutes of one run."""
-    table = table[table["label_fraction"].isin(list(fractions)) & table["method"].isin(["supervised", "distillation"])]
+    table = table[table["label_fraction"].isin(list(fractions)) & table["method"].isin([*CHOOSING, "fixmatch"])]
     accuracy = table[(table["split"] == "test") & (table["metric"] == "accuracy")]
     keys = ["label_fraction", "method", "params"]
     minutes = (accuracy.groupby(keys)["wall_seconds"].mean() / 60).rename("minutes").reset_index()
@@ -375,10 +377,6 @@ def anchors(path: Path = ANCHORS) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
     return table
-
-
-#: the learners trained on chosen labels, as their ``method`` is named in the results
-CHOOSING = ("supervised", "distillation")
 
 
 def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,85 @@
+"""What notebook 06 measures of a self-supervised start at few labels: notebook 01's CNN
+recipe and FixMatch from the backbone of the SimCLR encoder (``CNNClassifier``'s
+``init_from``) against the same from random weights, on the same class-stratified labels.
+
+The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
+``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
+from that notebook's only in the fraction and the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bloodssl.core.checkpoints import checkpoint_path
+from bloodssl.data import Split
+from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods.fixmatch import FixMatchCNN
+from bloodssl.methods.simclr import SimCLREncoder
+from bloodssl.studies import baseline, label_efficiency, pseudo_labelling
+
+#: the starts compared: random weights (the curve's CNN) and the SimCLR encoder's backbone
+STARTS = ("random", "simclr")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``fractions``: where both starts are measured; ``fixmatch``: the ``FixMatchCNN``
+    parameters (notebook 04's at the profile)."""
+
+    fractions: tuple[float, ...]
+    fixmatch: dict = field(default_factory=dict)
+
+
+PLANS: dict[str, Plan] = {
+    "smoke": Plan((0.25,), pseudo_labelling.PLANS["smoke"].fixmatch),
+    "default": Plan((0.01,), pseudo_labelling.PLANS["default"].fixmatch),
+    "full": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["full"].fixmatch),
+}
+
+
+def start_checkpoint(start: str, model: str, fraction: float, seed: int, profile: str) -> Path:
+    """Where the recipe's CNN from ``start`` is checkpointed: the curve's own for random weights."""
+    if start == "random":
+        return label_efficiency.recipe_checkpoint(model, fraction, seed, profile)
+    return checkpoint_path(label_efficiency.STEM, f"{start}-start", model, fraction, seed, profile)
+
+
+def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: Plan, seeds: Sequence[int],
+         encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
+    """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from
+    ``encoder``'s backbone (its checkpoint; the random start's CNN is the curve's run), and
+    FixMatch from each start. A run from the encoder counts the encoder's training in its
+    cost, though one encoder serves every fraction and seed."""
+    train, val = splits["train"], splits["val"]
+    model = curve_plan.cnn.get("model", "cnn")
+    if encoder.model != model:
+        raise ValueError(f"the encoder is a {encoder.model!r} and the recipe a {model!r}: train the encoder "
+                         "with the recipe's model so its backbone fits")  # fmt: skip
+    jobs = [(f, start, s) for f in plan.fractions for start in STARTS for s in seeds]
+    out = []
+    for fraction, start, seed in tqdm(jobs, desc="starts", unit="run"):
+        given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
+        base = label_efficiency.recipe_cnn(curve_plan, seed, start_checkpoint(start, model, fraction, seed, profile))
+        pretraining = 0.0
+        if start != "random":
+            base.set_params(init_from=encoder.checkpoint)
+            pretraining = encoder.fit_seconds_
+            fitted = base.fit(train.images, given, eval_set=(val.images, val.labels))
+            out.append(baseline.evaluated(fitted, splits, method="supervised", fraction=fraction, seed=seed,
+                                          class_names=class_names, params={"start": start},
+                                          wall_seconds=pretraining + fitted.fit_seconds_))  # fmt: skip
+        folder = checkpoint_path(label_efficiency.STEM, f"fixmatch-{start}-start", model, fraction, seed, profile)
+        method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch)
+        method.fit(train.images, given, eval_set=(val.images, val.labels), y_true=train.labels)
+        out.append(baseline.evaluated(
+            method.estimators_[-1], splits, method="fixmatch", fraction=fraction, seed=seed, class_names=class_names,
+            params={"start": start, "steps": method.steps},
+            wall_seconds=pretraining + sum(network.fit_seconds_ for network in method.estimators_),
+            train_metrics={"best_step": method.estimators_[-1].best_epoch_,
+                           "pseudo_accuracy": method.rounds_[-1].get("pseudo_accuracy", float("nan"))}))  # fmt: skip
+    return out
