@@ -37,7 +37,7 @@ class Plan:
 
 PLANS: dict[str, Plan] = {
     "smoke": Plan((0.25,), pseudo_labelling.PLANS["smoke"].fixmatch),
-    "default": Plan((0.01,), pseudo_labelling.PLANS["default"].fixmatch),
+    "default": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["default"].fixmatch),
     "full": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["full"].fixmatch),
 }
 

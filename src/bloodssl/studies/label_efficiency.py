@@ -108,13 +108,14 @@ PLANS: dict[str, Plan] = {
                                                                      labelled_batch=16),
                    distillation_selections=SELECTIONS),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
-    # CNN at 2 % and on random and TypiClust labels at 1 %: about 4 minutes on 2 cores. 10-50 % are the full
+    # CNN at 2 % and on random and TypiClust labels at 1 %, and the students of distillation at 1, 2 and 5 % (a
+    # minute and a half each on the AVX-512 machine of 2026-11-30, the most of this notebook). 10-50 % are the full
     # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
     # labels, so a larger subset is seen fewer times and can score lower than a smaller one. So is the
     # transfer network: fine-tuning EfficientNet-Lite0 trains at a third to a fifth of the CNN's images/s (notebook 07)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
-                     transfer_lrs=(0.03,), distillation_fractions=(0.01,),
+                     transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
                      distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
