@@ -107,7 +107,8 @@ def test_the_label_choice_table_puts_the_curve_runs_beside_the_chosen_labels_per
     write(tmp_path / "d", study.STEM, {"supervised": (0.7, 0.7)}, fraction=0.05, n_labels=500,
           params={"labels": "random"})  # fmt: skip
     write(tmp_path / "e", study.STEM, {"transfer": (0.3, 0.3)})  # not a learner of the label choices
-    table = pd.concat([results.load(study.STEM, tmp_path / folder) for folder in "abcde"])
+    write(tmp_path / "f", study.STEM, {"supervised": (0.2, 0.2)}, params={"start": "simclr"})  # nor another start
+    table = pd.concat([results.load(study.STEM, tmp_path / folder) for folder in "abcdef"])
     chosen = study.selection_table(table).set_index(["n_labels", "learner", "labels"])["mean ± std (%)"]
     assert chosen.to_dict() == {
         (100, "supervised CNN", "stratified"): "80.50 ± 0.71",

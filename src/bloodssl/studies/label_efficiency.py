@@ -386,8 +386,8 @@ def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:
     ran on chosen labels: its stratified rows are the curve's own runs (no ``labels`` setting)."""
     table = results.expand_params(runs_table.reset_index(drop=True))
     table = table[table["method"].isin(CHOOSING) & (table["split"] == "test") & (table["metric"] == "accuracy")]
-    if "per_class" in table:
-        table = table[table["per_class"].isna()]
+    for other in ("per_class", "start"):  # the curve's shots and the self-supervised start are other runs
+        table = table[table[other].isna()] if other in table else table
     labels = table["labels"] if "labels" in table else pd.Series(np.nan, index=table.index)
     table = table.assign(labels=labels.fillna("stratified"), learner=table["method"].map(CURVES))
     where = table.loc[table["labels"] != "stratified", ["learner", "label_fraction"]].drop_duplicates()
