@@ -291,6 +291,8 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
     with pytest.raises(ValueError, match="train the encoder with the recipe's model"):
         initialisation.runs(splits, plan, starts, [0], SimCLREncoder(model="small_cnn", **fast), profile="smoke",
                             class_names=None)  # fmt: skip
+    with pytest.raises(ValueError, match="no checkpoint to start the CNNs from"):
+        initialisation.runs(splits, plan, starts, [0], SimCLREncoder(**fast), profile="smoke", class_names=None)
     encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
     runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
     assert [(r.method, r.params["start"]) for r in runs] == [("fixmatch", "random"), ("supervised", "simclr"),

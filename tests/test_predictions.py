@@ -218,3 +218,38 @@ def test_a_readme_number_without_a_prediction_is_a_difference(tmp_path):
     (tmp_path / "04_demo.predictions.npz").unlink()
     differences = readme.rescored_differences(page, chosen)
     assert differences and all("nan" in line.split("rescored:")[1] for line in differences)
+
+
+def test_predictions_past_the_part_size_go_into_parts_that_load_and_rescore_alike(tmp_path, monkeypatch):
+    # break: forget a listed part when loading, or keep a part no longer listed -> runs go missing or linger
+    _saved(tmp_path)
+    every = predictions.load("04_demo", tmp_path)
+    monkeypatch.setattr(predictions, "PART_BYTES", every[0].proba.nbytes)  # one prediction a file
+    predictions.save(every, "04_demo", tmp_path)
+    assert len(list(tmp_path.glob("04_demo.predictions-*.npz"))) == len(every) - 1 == 3
+    loaded = predictions.load("04_demo", tmp_path)
+    assert [p.split for p in loaded] == [p.split for p in every]
+    assert all(np.array_equal(a.proba, b.proba) for a, b in zip(loaded, every, strict=True))
+    checked = results.rescore_all(tmp_path)
+    assert len(checked) == 16 and checked["same"].all()
+
+    predictions.save(every[:2], "04_demo", tmp_path)  # fewer runs: the parts of the longer set are removed
+    assert len(list(tmp_path.glob("04_demo.predictions-*.npz"))) == 1
+    assert len(predictions.load("04_demo", tmp_path)) == 2
+
+    written = predictions.atomic_path
+
+    def interrupted_at_the_main_file(target):
+        if str(target).endswith(predictions.SUFFIX):
+            raise KeyboardInterrupt
+        return written(target)
+
+    monkeypatch.setattr(predictions, "atomic_path", interrupted_at_the_main_file)
+    with pytest.raises(KeyboardInterrupt):
+        predictions.save(every, "04_demo", tmp_path)
+    assert len(predictions.load("04_demo", tmp_path)) == 2  # the set before stands whole
+    monkeypatch.undo()
+    for part in tmp_path.glob("04_demo.predictions-*.npz"):
+        part.unlink()
+    with pytest.raises(ValueError, match=r"04_demo\.predictions-.*is damaged.*rerun notebooks/04_demo\.ipynb"):
+        predictions.load("04_demo", tmp_path)

@@ -13,12 +13,14 @@ README to its last digit. Their four bytes are stored as four planes (every valu
 then every second...), the byte shuffle of HDF5 and Blosc written in numpy, so that deflate sees
 the alike exponent bytes side by side: a tenth smaller for notebook 07's networks, and exact. A
 prediction of hard labels (``of_labels``: one-hot rows) is stored as its labels, one small
-integer an image instead of a row of float32.
+integer an image instead of a row of float32. More than ``PART_BYTES`` of probabilities are
+written as parts, so that no file passes 5 MiB in the repository's history.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -39,6 +41,11 @@ RESCORED = METRICS
 #: README prints (0.01 % = 1e-4), far above float noise
 TOLERANCE = 1e-5
 SUFFIX = ".predictions.npz"
+#: how a part's file name goes on from the stem (``<stem>.predictions-<md5>.npz``)
+PART = ".predictions-"
+#: the most bytes of float32 probabilities one file holds (compressed, about five sixths of it):
+#: past them ``save`` writes parts, so that every file stays under 5 MiB
+PART_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,11 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     given twice kept once); return its path. Identical arrays are stored once and shared by
     the runs that gave them: every method of a fraction and seed starts from the same
     round-0 network, and a run's last round is its final result. A ``subset`` is stored as
-    its row numbers into its whole prediction's copy."""
+    its row numbers into its whole prediction's copy. Past ``PART_BYTES`` of probabilities
+    the runs go on into parts, files of the same format named by their content
+    (``<stem>.predictions-<md5>.npz``) and listed in the main file, which is written last:
+    an interrupted save leaves the previous set whole, and parts no longer listed are removed
+    once the new main file is in place."""
     unique: dict[tuple, Prediction] = {}
     for prediction in predictions:
         unique.setdefault(_key(prediction.keys, prediction.split), prediction)
@@ -132,6 +143,38 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     if len(widths) > 1:
         raise ValueError(f"the predictions of {stem} have {sorted(widths)} classes; one notebook has one dataset")
     width = widths.pop() if widths else 0
+    folder = Path(results_dir or paths.RESULTS)
+    first, *rest = _parts(predictions)
+    parts = []
+    for part in rest:
+        content = _archive(part, width, [])
+        parts.append(f"{stem}{PART}{hashlib.md5(content).hexdigest()[:16]}.npz")
+        with atomic_path(folder / parts[-1]) as tmp:
+            tmp.write_bytes(content)
+    target = folder / f"{stem}{SUFFIX}"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(_archive(first, width, parts))
+    for stale in folder.glob(f"{stem}{PART}*.npz"):
+        if stale.name not in parts:
+            stale.unlink()
+    return target
+
+
+def _parts(predictions: list[Prediction]) -> list[list[Prediction]]:
+    """``predictions`` in order, cut where the next would take a part past ``PART_BYTES`` of
+    probabilities (one part at least, one prediction a part at least)."""
+    parts, size = [[]], 0
+    for prediction in predictions:
+        nbytes = (prediction.whole or prediction).proba.nbytes
+        if parts[-1] and size + nbytes > PART_BYTES:
+            parts, size = [*parts, []], 0
+        parts[-1].append(prediction)
+        size += nbytes
+    return parts
+
+
+def _archive(predictions: list[Prediction], width: int, parts: list[str]) -> bytes:
+    """The bytes of one file of ``predictions`` (``parts``: the files holding the rest)."""
     blocks, hard_blocks, row_blocks, runs = _Blocks(), _Blocks(), _Blocks(), []
     for p in predictions:
         whole = p.whole or p
@@ -149,10 +192,10 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
         "hard_true": _joined(hard_blocks, 1, np.zeros(0, np.int16)),
         "rows": _joined(row_blocks, 0, np.zeros(0, np.int32)),
     }
-    target = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
-    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, runs=np.array(json.dumps(runs)), classes=np.array(width), **arrays)
-    return target
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, runs=np.array(json.dumps(runs)), classes=np.array(width),
+                        parts=np.array(json.dumps(parts)), **arrays)  # fmt: skip
+    return buffer.getvalue()
 
 
 def byte_planes(values: np.ndarray) -> np.ndarray:
@@ -174,10 +217,20 @@ def _joined(blocks: _Blocks, position: int, empty: np.ndarray) -> np.ndarray:
 
 
 def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
-    """The predictions ``save`` wrote for ``stem``; a missing or damaged file says what to do."""
-    path = Path(results_dir or paths.RESULTS) / f"{stem}{SUFFIX}"
+    """The predictions ``save`` wrote for ``stem``, its parts included; a missing or damaged
+    file says what to do."""
+    folder = Path(results_dir or paths.RESULTS)
+    path = folder / f"{stem}{SUFFIX}"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; rerun notebooks/{stem}.ipynb to record its predictions")
+    loaded, parts = _read(path, stem)
+    for part in parts:
+        loaded += _read(folder / part, stem)[0]
+    return loaded
+
+
+def _read(path: Path, stem: str) -> tuple[list[Prediction], list[str]]:
+    """The predictions of one file and the names of the parts it lists."""
     try:
         with np.load(path, allow_pickle=False) as data:
             runs, y_true = json.loads(str(data["runs"])), data["y_true"]
@@ -187,6 +240,7 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
             rows, hard_labels, hard_true = (data[name] if name in data.files else np.zeros(0, np.int16)
                                             for name in ("rows", "hard_labels", "hard_true"))  # fmt: skip
             width = int(data["classes"]) if "classes" in data.files else proba.shape[1]
+            parts = json.loads(str(data["parts"])) if "parts" in data.files else []  # files before parts: none
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
         raise ValueError(
             f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb"
@@ -201,7 +255,7 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
         else:
             truth, scores = y_true[start:stop], proba[start:stop]
         out.append(Prediction(run, split, truth[kept].astype(np.int64), scores[kept]))
-    return out
+    return out, parts
 
 
 def _key(keys: Mapping, split: str) -> tuple:

@@ -60,6 +60,9 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
     if encoder.model != model:
         raise ValueError(f"the encoder is a {encoder.model!r} and the recipe a {model!r}: train the encoder "
                          "with the recipe's model so its backbone fits")  # fmt: skip
+    if encoder.checkpoint is None:
+        raise ValueError("the encoder has no checkpoint to start the CNNs from: train it with one "
+                         "(methods.simclr.train_encoder checkpoints it)")  # fmt: skip
     jobs = [(f, start, s) for f in plan.fractions for start in STARTS for s in seeds]
     out = []
     for fraction, start, seed in tqdm(jobs, desc="starts", unit="run"):
