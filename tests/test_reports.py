@@ -224,3 +224,18 @@ def test_a_throughput_target_reads_the_stream_rows_and_the_readme_lists_each_lab
     assert stream["peak memory (MiB)"].tolist()[:2] == ["900", "900"] and stream["wall time"][0] == "40.0 s"
     assert stream["settings"][0] == "precision=int8, threads=2"
     assert tables.stream_table(results.read(tmp_path / "08_demo.csv").query("split != 'stream'")).empty
+
+
+def test_publishing_removes_the_parts_the_new_predictions_no_longer_list(tmp_path):
+    # break: move the staged files without the clean-up -> the old run's part stays beside the new file
+    staging, outputs = tmp_path / "staging", tmp_path / "reports"
+    for folder, names in ((staging, ["90_demo.predictions.npz", "90_demo.predictions-new.npz"]),
+                          (outputs, ["90_demo.predictions.npz", "90_demo.predictions-old.npz",
+                                     "91_other.predictions-old.npz"])):  # fmt: skip
+        (folder / "results").mkdir(parents=True)
+        for name in names:
+            (folder / "results" / name).write_text(str(folder))
+    reports.publish(staging, outputs, "90_demo")
+    assert sorted(p.name for p in (outputs / "results").iterdir()) == [
+        "90_demo.predictions-new.npz", "90_demo.predictions.npz", "91_other.predictions-old.npz"]  # fmt: skip
+    assert (outputs / "results" / "90_demo.predictions.npz").read_text() == str(staging)

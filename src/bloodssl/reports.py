@@ -23,7 +23,7 @@ from unittest import mock
 
 import pandas as pd
 
-from bloodssl import paths, readme
+from bloodssl import paths, predictions, readme
 from bloodssl.core.io import atomic_path
 
 
@@ -92,16 +92,21 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
 
 def publish(staging: Path, outputs: Path, stem: str) -> None:
     """Move the figures and results a notebook run wrote to ``staging`` into ``outputs``,
-    first removing the notebook's figures (``<stem>_*.png``) that the run no longer draws."""
+    first removing the notebook's figures (``<stem>_*.png``) that the run no longer draws, and
+    last the parts of its predictions (``predictions.save``) that the new file no longer lists."""
     figures = {path.name for path in (staging / "figures").glob("*.png")}
     for old in (outputs / "figures").glob(f"{stem}_*.png"):
         if old.name not in figures:
             old.unlink()
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
-            target = outputs / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+    written = {path.relative_to(staging) for path in staging.rglob("*") if path.is_file()}
+    for name in sorted(written):  # a predictions file's parts before the file that lists them
+        target = outputs / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    if Path("results", f"{stem}{predictions.SUFFIX}") in written:
+        for old in (outputs / "results").glob(f"{stem}{predictions.PART}*.npz"):
+            if old.relative_to(outputs) not in written:
+                old.unlink()
 
 
 def record_timing(stem: str, profile: str, seconds: float, results_dir: Path) -> None:
