@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
-from bloodssl import paths, readme, reports, results, tables
+from bloodssl import paths, predictions, readme, reports, results, tables
 
 
 def _notebook(path, source: str):
@@ -226,16 +227,24 @@ def test_a_throughput_target_reads_the_stream_rows_and_the_readme_lists_each_lab
     assert tables.stream_table(results.read(tmp_path / "08_demo.csv").query("split != 'stream'")).empty
 
 
-def test_publishing_removes_the_parts_the_new_predictions_no_longer_list(tmp_path):
-    # break: move the staged files without the clean-up -> the old run's part stays beside the new file
-    staging, outputs = tmp_path / "staging", tmp_path / "reports"
-    for folder, names in ((staging, ["90_demo.predictions.npz", "90_demo.predictions-new.npz"]),
-                          (outputs, ["90_demo.predictions.npz", "90_demo.predictions-old.npz",
-                                     "91_other.predictions-old.npz"])):  # fmt: skip
-        (folder / "results").mkdir(parents=True)
-        for name in names:
-            (folder / "results" / name).write_text(str(folder))
-    reports.publish(staging, outputs, "90_demo")
-    assert sorted(p.name for p in (outputs / "results").iterdir()) == [
-        "90_demo.predictions-new.npz", "90_demo.predictions.npz", "91_other.predictions-old.npz"]  # fmt: skip
-    assert (outputs / "results" / "90_demo.predictions.npz").read_text() == str(staging)
+def test_publishing_removes_the_parts_the_new_predictions_no_longer_list(tmp_path, monkeypatch):
+    # break: move the staged files without the clean-up -> the old run's parts stay beside the new file
+    staging, outputs = tmp_path / "staging" / "results", tmp_path / "reports" / "results"
+    labels = np.arange(40) % 4
+
+    def runs(n, offset):  # n runs of distinct probabilities, one a part
+        return [predictions.Prediction(predictions.run_keys("supervised", "cnn", 0.01, seed, "default"), "test",
+                                       labels, np.eye(4, dtype=np.float32)[(labels + seed) % 4] * 0.9 + 0.025)
+                for seed in range(offset, offset + n)]  # fmt: skip
+
+    monkeypatch.setattr(predictions, "PART_BYTES", 40 * 4 * 4)
+    for folder in (staging, outputs):
+        folder.mkdir(parents=True)
+    predictions.save(runs(3, 0), "90_demo", outputs)  # the published run: two parts
+    predictions.save(runs(2, 3), "91_other", outputs)
+    predictions.save(runs(2, 5), "90_demo", staging)  # the new run: one part, named by other content
+    kept = sorted(p.name for p in outputs.glob("91_other*"))
+    reports.publish(staging.parent, outputs.parent, "90_demo")
+    assert len(list(outputs.glob("90_demo.predictions-*.npz"))) == 1
+    assert sorted(p.name for p in outputs.glob("91_other*")) == kept
+    assert [p.keys["seed"] for p in predictions.load("90_demo", outputs)] == [5, 6]

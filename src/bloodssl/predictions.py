@@ -154,10 +154,19 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     target = folder / f"{stem}{SUFFIX}"
     with atomic_path(target) as tmp:
         tmp.write_bytes(_archive(first, width, parts))
-    for stale in folder.glob(f"{stem}{PART}*.npz"):
-        if stale.name not in parts:
-            stale.unlink()
+    remove_unlisted_parts(stem, folder)
     return target
+
+
+def remove_unlisted_parts(stem: str, folder: Path) -> list[Path]:
+    """Remove the parts of ``stem`` in ``folder`` that its predictions file does not list (an
+    earlier save's; every part when there is no file) and return them."""
+    main = Path(folder) / f"{stem}{SUFFIX}"
+    listed = set(_read_parts(main, stem)) if main.is_file() else set()
+    stale = [part for part in Path(folder).glob(f"{stem}{PART}*.npz") if part.name not in listed]
+    for part in stale:
+        part.unlink()
+    return stale
 
 
 def _parts(predictions: list[Prediction]) -> list[list[Prediction]]:
@@ -229,6 +238,19 @@ def load(stem: str, results_dir: Path | None = None) -> list[Prediction]:
     return loaded
 
 
+def _damaged(path: Path, stem: str, error: Exception) -> ValueError:
+    return ValueError(f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb")
+
+
+def _read_parts(path: Path, stem: str) -> list[str]:
+    """The names of the parts the predictions file at ``path`` lists (none before parts existed)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data["parts"])) if "parts" in data.files else []
+    except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
+        raise _damaged(path, stem, error) from error
+
+
 def _read(path: Path, stem: str) -> tuple[list[Prediction], list[str]]:
     """The predictions of one file and the names of the parts it lists."""
     try:
@@ -242,9 +264,7 @@ def _read(path: Path, stem: str) -> tuple[list[Prediction], list[str]]:
             width = int(data["classes"]) if "classes" in data.files else proba.shape[1]
             parts = json.loads(str(data["parts"])) if "parts" in data.files else []  # files before parts: none
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
-        raise ValueError(
-            f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb"
-        ) from error
+        raise _damaged(path, stem, error) from error
     out = []
     for run in runs:
         start, stop, split = run.pop("start"), run.pop("stop"), run.pop("split")

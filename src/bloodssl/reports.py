@@ -104,9 +104,7 @@ def publish(staging: Path, outputs: Path, stem: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, target)
     if Path("results", f"{stem}{predictions.SUFFIX}") in written:
-        for old in (outputs / "results").glob(f"{stem}{predictions.PART}*.npz"):
-            if old.relative_to(outputs) not in written:
-                old.unlink()
+        predictions.remove_unlisted_parts(stem, outputs / "results")
 
 
 def record_timing(stem: str, profile: str, seconds: float, results_dir: Path) -> None:
