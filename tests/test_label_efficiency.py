@@ -17,7 +17,7 @@ from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import embed
 from bloodssl.methods.simclr import SimCLREncoder
-from bloodssl.studies import initialisation
+from bloodssl.studies import distillation, initialisation
 from bloodssl.studies import label_efficiency as study
 
 
@@ -212,7 +212,7 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     shared = study.recipe_checkpoint("cnn", 0.25, 0, "smoke")
     written = shared.stat().st_mtime_ns
-    (run,) = study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
+    (run,) = distillation.runs(splits, plan, [0], None, profile="smoke", class_names=None)
     method_rows = results.frame(run.rows("smoke"))
     # break: train round 0 again instead of reusing the curve's CNN (elsewhere, or under another signature, as when
     # the engine's class count made it one) -> a checkpoint beside the teachers', or the curve's written again
@@ -242,8 +242,9 @@ def test_distillation_on_chosen_labels_starts_from_the_label_choices_cnn_on_the_
     first = study.selection_checkpoint("random", "cnn", 0.25, 0, "smoke")
     written = first.stat().st_mtime_ns
     given = []
-    monkeypatch.setattr(study, "mask_labels", lambda y, labelled: given.append(labelled) or mask_labels(y, labelled))
-    (run,) = study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
+    monkeypatch.setattr(distillation, "mask_labels",
+                        lambda y, labelled: given.append(labelled) or mask_labels(y, labelled))  # fmt: skip
+    (run,) = distillation.runs(splits, plan, [0], None, profile="smoke", class_names=None)
     # break: start from the curve's CNN on stratified labels, or train a new round 0 -> that checkpoint exists, or
     # the random-labels CNN's is written again
     assert not study.recipe_checkpoint("cnn", 0.25, 0, "smoke").exists()
@@ -262,8 +263,13 @@ def test_distillation_on_typiclust_labels_without_embeddings_fails_before_anythi
     plan = dataclasses.replace(study.PLANS["smoke"], selection_fractions=(0.25,), distillation_fractions=(0.25,))
     assert plan.distillation_selections == study.SELECTIONS  # the stratified run comes first
     with pytest.raises(ValueError, match="embeddings"):
-        study.distillation_runs(splits, plan, [0], None, profile="smoke", class_names=None)
+        distillation.runs(splits, plan, [0], None, profile="smoke", class_names=None)
     assert not any(tmp_path.iterdir())
+    # break: distil on chosen labels at every distillation fraction -> TypiClust asks for the embeddings here too
+    cheap = dataclasses.replace(plan, cnn={"epochs": 1, "min_epoch_samples": 32, "batch_size": 16},
+                                distillation_choice_fractions=())  # fmt: skip
+    (run,) = distillation.runs(splits, cheap, [0], None, profile="smoke", class_names=None)
+    assert "labels" not in run.params
 
 
 def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_path):

@@ -5,7 +5,7 @@ The curve gathers the final results the other notebooks wrote (``gather``); this
 adds what none of them runs: notebook 01's CNN recipe at every label fraction (and at
 SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), the
 choice of which images to label from nothing (``choose_labels``) and the distillation of an
-ensemble of few-label CNNs (``distillation_runs``), on stratified labels and on the chosen
+ensemble of few-label CNNs (``studies.distillation``), on stratified labels and on the chosen
 ones. On every line each point is the method, model and setting that validation picks
 (``curve``), never test.
 """
@@ -27,7 +27,6 @@ from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
 from bloodssl.methods import embed
-from bloodssl.methods.distillation import EnsembleDistillationCNN
 from bloodssl.methods.supervised import CNNClassifier
 from bloodssl.studies import baseline
 from bloodssl.studies.embeddings import PLANS as EMBEDDING_PLANS
@@ -65,7 +64,7 @@ class Plan:
     of ``transfer_lrs``; ``distillation_fractions``: where an ensemble of the recipe's CNNs is
     distilled into one (``distillation``: ``EnsembleDistillationCNN`` parameters), on the labels of
     each of ``distillation_selections`` (the stratified ones at every distillation fraction, the
-    chosen ones at those that are also selection fractions, where their CNNs are round 0).
+    chosen ones at ``distillation_choice_fractions``, round 0 the label choices' CNN).
     """
 
     fractions: tuple[float, ...]
@@ -84,6 +83,7 @@ class Plan:
     distillation_fractions: tuple[float, ...] = ()
     distillation: dict = field(default_factory=dict)
     distillation_selections: tuple[str, ...] = ("stratified",)
+    distillation_choice_fractions: tuple[float, ...] = ()
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -106,23 +106,26 @@ PLANS: dict[str, Plan] = {
                    transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25,
                    distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
                                                                      labelled_batch=16),
-                   distillation_selections=SELECTIONS),
+                   distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,)),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
-    # CNN at 2 % and on random and TypiClust labels at 1 %, and the students of distillation at 1, 2 and 5 % (a
-    # minute and a half each on the AVX-512 machine of 2026-11-30, the most of this notebook). 10-50 % are the full
+    # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
+    # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
+    # of 2026-11-30, the most of this notebook). 10-50 % are the full
     # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
     # labels, so a larger subset is seen fewer times and can score lower than a smaller one. So is the
     # transfer network: fine-tuning EfficientNet-Lite0 trains at a third to a fifth of the CNN's images/s (notebook 07)
-    "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01,),
+    "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
-                     distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS),
+                     distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS,
+                     distillation_choice_fractions=(0.01,)),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
-                  selection_fractions=(0.01, 0.02), transfer_fractions=(0.01, 0.05),
+                  selection_fractions=(0.01, 0.02, 0.05), transfer_fractions=(0.01, 0.05),
                   transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
                   distillation_fractions=(0.01, 0.02, 0.05),
                   distillation=dict(DISTILLATION, teachers=5, teacher_tta="dihedral", steps=3000, eval_every=200,
-                                    ema_decay=0.997), distillation_selections=SELECTIONS),
+                                    ema_decay=0.997), distillation_selections=SELECTIONS,
+                  distillation_choice_fractions=(0.01, 0.02)),
 }  # fmt: skip
 
 
@@ -236,41 +239,6 @@ def selection_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int]
         classifier = fit_on(splits, labelled, recipe_cnn(plan, seed, path))
         runs.append(baseline.evaluated(classifier, splits, method="supervised", fraction=fraction, seed=seed,
                                        class_names=class_names, params={"labels": selection}))  # fmt: skip
-    return runs
-
-
-def distillation_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], embeddings: np.ndarray | None,
-                      *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
-    """The student of ``EnsembleDistillationCNN`` (``plan.distillation``) at each of
-    ``plan.distillation_fractions`` on the labels of each of ``plan.distillation_selections``:
-    the stratified ones at every distillation fraction, the chosen ones (``embeddings`` of the
-    training images for TypiClust) only at the distillation fractions that are also
-    ``plan.selection_fractions``. Round 0 is the CNN the curve or the label choices trained on
-    those labels at that fraction and seed (``selection_checkpoint``: free once they ran); every
-    label choice is made before anything trains, so a missing embedding fails at once. Its cost
-    is every network's: round 0, the other teachers, labelling the images and the student;
-    ``pseudo_accuracy`` is the share of unlabelled training images whose soft label puts the
-    right class first."""
-    train, val, model = splits["train"], splits["val"], plan.cnn.get("model", "cnn")
-    jobs = [(f, selection, s) for f in plan.distillation_fractions for selection in plan.distillation_selections
-            if selection == "stratified" or f in plan.selection_fractions for s in seeds]  # fmt: skip
-    labelled = {job: chosen_labels(job[1], job[0], train.labels, embeddings, job[2]) for job in jobs}
-    runs = []
-    for fraction, selection, seed in tqdm(jobs, desc="distillation", unit="run"):
-        base = recipe_cnn(plan, seed, selection_checkpoint(selection, model, fraction, seed, profile))
-        name = "distillation" if selection == "stratified" else f"distillation-{selection}-labels"
-        folder = checkpoint_path(STEM, name, model, fraction, seed, profile).with_suffix("")
-        method = EnsembleDistillationCNN(base, checkpoint_dir=folder, progress=False, **plan.distillation)
-        given = mask_labels(train.labels, labelled[fraction, selection, seed])
-        method.fit(train.images, given, eval_set=(val.images, val.labels))
-        first, student = method.estimators_
-        right = method.soft_label_accuracy(train.labels)
-        chosen = {} if selection == "stratified" else {"labels": selection}
-        runs.append(baseline.evaluated(
-            student, splits, method="distillation", fraction=fraction, seed=seed, class_names=class_names,
-            params={"teachers": method.teachers, "steps": method.steps, **chosen},
-            wall_seconds=first.fit_seconds_ + method.teacher_seconds_ + student.fit_seconds_,
-            train_metrics={"best_step": student.best_epoch_, "pseudo_accuracy": right}))  # fmt: skip
     return runs
 
 
