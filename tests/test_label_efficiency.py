@@ -260,15 +260,22 @@ def test_distillation_on_typiclust_labels_without_embeddings_fails_before_anythi
     monkeypatch.setattr(paths, "MODELS", tmp_path)
     images, labels = colour_coded(4)
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
-    plan = dataclasses.replace(study.PLANS["smoke"], selection_fractions=(0.25,), distillation_fractions=(0.25,))
+    plan = dataclasses.replace(study.PLANS["smoke"], selection_fractions=(), distillation_fractions=(0.25,))
     assert plan.distillation_selections == study.SELECTIONS  # the stratified run comes first
+    assert plan.distillation_choice_fractions == (0.25,)  # not the selection fractions: they decide nothing here
     with pytest.raises(ValueError, match="embeddings"):
         distillation.runs(splits, plan, [0], None, profile="smoke", class_names=None)
     assert not any(tmp_path.iterdir())
+
+
+def test_distillation_on_chosen_labels_runs_only_at_the_choice_fractions(tmp_path, monkeypatch):
     # break: distil on chosen labels at every distillation fraction -> TypiClust asks for the embeddings here too
-    cheap = dataclasses.replace(plan, cnn={"epochs": 1, "min_epoch_samples": 32, "batch_size": 16},
-                                distillation_choice_fractions=())  # fmt: skip
-    (run,) = distillation.runs(splits, cheap, [0], None, profile="smoke", class_names=None)
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(4)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn={"epochs": 1, "min_epoch_samples": 32, "batch_size": 16},
+                               distillation_fractions=(0.25,), distillation_choice_fractions=())  # fmt: skip
+    (run,) = distillation.runs(splits, plan, [0], None, profile="smoke", class_names=None)
     assert "labels" not in run.params
 
 

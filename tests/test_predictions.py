@@ -253,3 +253,9 @@ def test_predictions_past_the_part_size_go_into_parts_that_load_and_rescore_alik
         part.unlink()
     with pytest.raises(ValueError, match=r"04_demo\.predictions-.*is damaged.*rerun notebooks/04_demo\.ipynb"):
         predictions.load("04_demo", tmp_path)
+
+    monkeypatch.setattr(predictions, "PART_BYTES", every[0].proba.nbytes)
+    predictions.save(every, "04_demo", tmp_path)
+    (tmp_path / "04_demo.predictions.npz").unlink()  # parts no file lists: nothing can load them
+    predictions.remove_unlisted_parts("04_demo", tmp_path)
+    assert not list(tmp_path.glob("04_demo.predictions*"))

@@ -75,6 +75,14 @@ def test_notebook_06_shares_the_cnn_recipe_and_encoder_of_notebooks_01_to_03():
         assert six.simclr_epochs == two.simclr_epochs
 
 
+def test_notebook_06_distils_on_chosen_labels_only_where_the_label_choices_ran():
+    # break: a choice fraction that is not a selection fraction -> distillation trains the chosen labels' CNN itself
+    for profile in PROFILES:
+        plan = studies.plan("06_label_efficiency", profile)
+        assert set(plan.distillation_choice_fractions) <= set(plan.selection_fractions), profile
+        assert set(plan.distillation_choice_fractions) <= set(plan.distillation_fractions), profile
+
+
 def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():
     # break: BALD in a plan whose pool is predicted with one view -> the notebook fails after its main study
     for profile in PROFILES:

@@ -158,15 +158,15 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     return target
 
 
-def remove_unlisted_parts(stem: str, folder: Path) -> list[Path]:
-    """Remove the parts of ``stem`` in ``folder`` that its predictions file does not list (an
-    earlier save's; every part when there is no file) and return them."""
-    main = Path(folder) / f"{stem}{SUFFIX}"
+def remove_unlisted_parts(stem: str, folder: Path) -> None:
+    """Remove the parts of ``stem`` in ``folder`` that its predictions file does not list: an
+    earlier save's, or every part when there is no such file (nothing can load them)."""
+    folder = Path(folder)
+    main = folder / f"{stem}{SUFFIX}"
     listed = set(_read_parts(main, stem)) if main.is_file() else set()
-    stale = [part for part in Path(folder).glob(f"{stem}{PART}*.npz") if part.name not in listed]
-    for part in stale:
-        part.unlink()
-    return stale
+    for part in folder.glob(f"{stem}{PART}*.npz"):
+        if part.name not in listed:
+            part.unlink()
 
 
 def _parts(predictions: list[Prediction]) -> list[list[Prediction]]:
@@ -242,11 +242,16 @@ def _damaged(path: Path, stem: str, error: Exception) -> ValueError:
     return ValueError(f"{path} is damaged ({type(error).__name__}: {error}); rerun notebooks/{stem}.ipynb")
 
 
+def _listed(data: Mapping) -> list[str]:
+    """The part names an open predictions file lists (files before parts list none)."""
+    return json.loads(str(data["parts"])) if "parts" in data else []
+
+
 def _read_parts(path: Path, stem: str) -> list[str]:
     """The names of the parts the predictions file at ``path`` lists (none before parts existed)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return json.loads(str(data["parts"])) if "parts" in data.files else []
+            return _listed(data)
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
         raise _damaged(path, stem, error) from error
 
@@ -262,7 +267,7 @@ def _read(path: Path, stem: str) -> tuple[list[Prediction], list[str]]:
             rows, hard_labels, hard_true = (data[name] if name in data.files else np.zeros(0, np.int16)
                                             for name in ("rows", "hard_labels", "hard_true"))  # fmt: skip
             width = int(data["classes"]) if "classes" in data.files else proba.shape[1]
-            parts = json.loads(str(data["parts"])) if "parts" in data.files else []  # files before parts: none
+            parts = _listed(data)
     except Exception as error:  # noqa: BLE001 - numpy and zipfile raise several kinds for a damaged file
         raise _damaged(path, stem, error) from error
     out = []

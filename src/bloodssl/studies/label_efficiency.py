@@ -64,7 +64,8 @@ class Plan:
     of ``transfer_lrs``; ``distillation_fractions``: where an ensemble of the recipe's CNNs is
     distilled into one (``distillation``: ``EnsembleDistillationCNN`` parameters), on the labels of
     each of ``distillation_selections`` (the stratified ones at every distillation fraction, the
-    chosen ones at ``distillation_choice_fractions``, round 0 the label choices' CNN).
+    chosen ones at ``distillation_choice_fractions``, each a selection and a distillation fraction,
+    so that round 0 is the label choices' CNN).
     """
 
     fractions: tuple[float, ...]
@@ -110,10 +111,10 @@ PLANS: dict[str, Plan] = {
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
     # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
-    # of 2026-11-30, the most of this notebook). 10-50 % are the full
-    # profile's: below 17 % the default recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the
-    # labels, so a larger subset is seen fewer times and can score lower than a smaller one. So is the
-    # transfer network: fine-tuning EfficientNet-Lite0 trains at a third to a fifth of the CNN's images/s (notebook 07)
+    # of 2026-11-30, the most of this notebook). 10-50 % are the full profile's: below 17 % the default recipe's 4
+    # epochs of 2,048 images are 64 optimiser steps whatever the labels, so a larger subset is seen fewer times and
+    # can score lower than a smaller one. So is the transfer network: fine-tuning EfficientNet-Lite0 trains at a
+    # third to a fifth of the CNN's images/s (notebook 07)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
