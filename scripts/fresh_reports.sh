@@ -21,13 +21,14 @@ rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")"
 import os, sys
 from pathlib import Path
 import pandas as pd
+from bloodssl.reports import cpu_name
 commit, started, wall, rss, notebooks = sys.argv[1:]
 parts = [float(p) for p in wall.split(":")]  # h:mm:ss or m:ss.ss
 seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
 names = " ".join(Path(n).stem[:2] for n in notebooks.split())
 row = {"command": "make reports", "notebooks": names, "profile": "default", "commit": commit, "started": started,
        "wall_seconds": round(seconds, 1), "max_rss_mib": round(int(rss) / 1024), "cpu_cores": os.cpu_count(),
-       "reused": "nothing (fresh clone: no .venv, checkpoints, caches or results)"}
+       "cpu": cpu_name(), "reused": "nothing (fresh clone: no .venv, checkpoints, caches or results)"}
 path = Path("reports/results/from_scratch.csv")
 table = pd.read_csv(path, dtype={"notebooks": str}) if path.is_file() else pd.DataFrame()
 table = table[table["notebooks"] != names] if len(table) else table  # the latest measurement of each set

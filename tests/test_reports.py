@@ -248,3 +248,15 @@ def test_publishing_removes_the_parts_the_new_predictions_no_longer_list(tmp_pat
     assert len(list(outputs.glob("90_demo.predictions-*.npz"))) == 1
     assert sorted(p.name for p in outputs.glob("91_other*")) == kept
     assert [p.keys["seed"] for p in predictions.load("90_demo", outputs)] == [5, 6]
+
+
+def test_a_timing_says_which_cpu_measured_it(tmp_path):
+    # break: drop the vector width, or read the last CPU's fields -> two machines 3x apart look alike
+    info = (
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\nmodel name\t: other\n"
+    )
+    assert reports.cpu_name(info) == "AMD EPYC, AVX-512"
+    assert reports.cpu_name(info.replace(" avx512f", "")) == "AMD EPYC, AVX2"
+    reports.record_timing("01_demo", "default", 12.3, tmp_path)
+    (row,) = pd.read_csv(tmp_path / "timings.csv").to_dict("records")
+    assert row["cpu"] == reports.cpu_name() and row["wall_seconds"] == 12.3

@@ -224,6 +224,8 @@ def notebook_tables(source: Source, read: Reader = results.read) -> list[str]:
     timings = source.results_dir / f"{TIMINGS}.csv"
     if timings.is_file():
         table = pd.read_csv(timings)
+        if "cpu" in table:  # timings before the CPU was recorded
+            table["cpu"] = table["cpu"].fillna("not recorded")
         table["wall time"] = table.pop("wall_seconds").map(duration)
         parts += [f"\n**Wall time of each notebook** ({source.name}; CPU only)\n", markdown_table(table)]
     scratch = source.results_dir / f"{FROM_SCRATCH}.csv"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -107,6 +108,22 @@ def publish(staging: Path, outputs: Path, stem: str) -> None:
         predictions.remove_unlisted_parts(stem, outputs / "results")
 
 
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """This machine's CPU model and widest vector instructions, as ``AMD EPYC, AVX-512``, from
+    ``/proc/cpuinfo`` (``cpuinfo``: its text): the same code trains two to three times faster on
+    one 2-core machine than on another, so every timing says where it was measured."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux
+            return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines()[::-1] if ":" in line)  # the first CPU's
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', platform.machine())}, {widest}"
+
+
 def record_timing(stem: str, profile: str, seconds: float, results_dir: Path) -> None:
     """Keep the latest wall time of each (notebook, profile) in ``results_dir/timings.csv``."""
     path = results_dir / f"{readme.TIMINGS}.csv"
@@ -115,7 +132,7 @@ def record_timing(stem: str, profile: str, seconds: float, results_dir: Path) ->
         table = table[(table["notebook"] != stem) | (table["profile"] != profile)]
     row = pd.DataFrame([{"notebook": stem, "profile": profile, "wall_seconds": round(seconds, 1),
                          "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                         "cpu_cores": os.cpu_count()}])  # fmt: skip
+                         "cpu_cores": os.cpu_count(), "cpu": cpu_name()}])  # fmt: skip
     table = pd.concat([table, row]).sort_values(["notebook", "profile"])
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
