@@ -250,6 +250,26 @@ def test_publishing_removes_the_parts_the_new_predictions_no_longer_list(tmp_pat
     assert [p.keys["seed"] for p in predictions.load("90_demo", outputs)] == [5, 6]
 
 
+def test_a_damaged_new_predictions_file_publishes_nothing(tmp_path):
+    # break: read the staged file's part list only after moving it -> the new results replace the old, the
+    # damaged predictions stop the publish halfway and the published table no longer matches its predictions
+    staging, outputs = tmp_path / "staging", tmp_path / "reports"
+    for folder in (staging, outputs):
+        (folder / "results").mkdir(parents=True)
+        (folder / "figures").mkdir()
+    results.save(results.frame(results.rows({"accuracy": 0.9}, method="supervised", model="cnn", label_fraction=1.0,
+                                            n_labels=1, seed=0, split="test", wall_seconds=1.0, profile="smoke")),
+                 "90_demo", results_dir=outputs / "results")  # fmt: skip
+    published = sorted(p.name for p in outputs.rglob("*"))
+    (staging / "results" / "90_demo.csv").write_text("new")
+    (staging / "figures" / "90_demo_new.png").write_bytes(b"png")
+    (staging / "results" / f"90_demo{predictions.SUFFIX}").write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match="90_demo"):
+        reports.publish(staging, outputs, "90_demo")
+    assert sorted(p.name for p in outputs.rglob("*")) == published
+    assert results.read(outputs / "results" / "90_demo.csv")["value"].tolist() == [0.9]
+
+
 def test_a_timing_says_which_cpu_measured_it(tmp_path):
     # break: drop the vector width, or read the last CPU's fields -> two machines 3x apart look alike
     info = (

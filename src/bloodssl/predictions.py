@@ -158,12 +158,19 @@ def save(predictions: Iterable[Prediction], stem: str, results_dir: Path | None 
     return target
 
 
-def remove_unlisted_parts(stem: str, folder: Path) -> None:
-    """Remove the parts of ``stem`` in ``folder`` that its predictions file does not list: an
-    earlier save's, or every part when there is no such file (nothing can load them)."""
+def listed_parts(stem: str, folder: Path) -> set[str]:
+    """The names of the parts that ``stem``'s predictions file in ``folder`` lists (none when
+    there is no such file); a damaged file raises ``ValueError`` naming it."""
+    main = Path(folder) / f"{stem}{SUFFIX}"
+    return set(_read_parts(main, stem)) if main.is_file() else set()
+
+
+def remove_unlisted_parts(stem: str, folder: Path, listed: set[str] | None = None) -> None:
+    """Remove the parts of ``stem`` in ``folder`` that are not ``listed`` (by default those its
+    predictions file lists): an earlier save's, or every part when there is no such file
+    (nothing can load them)."""
     folder = Path(folder)
-    main = folder / f"{stem}{SUFFIX}"
-    listed = set(_read_parts(main, stem)) if main.is_file() else set()
+    listed = listed_parts(stem, folder) if listed is None else listed
     for part in folder.glob(f"{stem}{PART}*.npz"):
         if part.name not in listed:
             part.unlink()

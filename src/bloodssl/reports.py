@@ -94,7 +94,10 @@ def execute(notebook: Path, profile: str, reports_dir: Path | None = None, **par
 def publish(staging: Path, outputs: Path, stem: str) -> None:
     """Move the figures and results a notebook run wrote to ``staging`` into ``outputs``,
     first removing the notebook's figures (``<stem>_*.png``) that the run no longer draws, and
-    last the parts of its predictions (``predictions.save``) that the new file no longer lists."""
+    last the parts of its predictions (``predictions.save``) that the new file no longer lists.
+    The new predictions file is read before anything moves: a damaged one publishes nothing."""
+    staged = staging / "results" / f"{stem}{predictions.SUFFIX}"
+    keep = predictions.listed_parts(stem, staged.parent) if staged.is_file() else None
     figures = {path.name for path in (staging / "figures").glob("*.png")}
     for old in (outputs / "figures").glob(f"{stem}_*.png"):
         if old.name not in figures:
@@ -104,8 +107,8 @@ def publish(staging: Path, outputs: Path, stem: str) -> None:
         target = outputs / name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, target)
-    if Path("results", f"{stem}{predictions.SUFFIX}") in written:
-        predictions.remove_unlisted_parts(stem, outputs / "results")
+    if keep is not None:
+        predictions.remove_unlisted_parts(stem, outputs / "results", keep)
 
 
 def cpu_name(cpuinfo: str | None = None) -> str:
