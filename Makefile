@@ -7,6 +7,8 @@ PROFILE ?= default
 DATASET ?= bloodmnist
 # test processes: one per core (`pytest -n auto`, pytest-xdist); WORKERS=0 runs the tests in this process
 WORKERS ?= auto
+# a test file's tests on one worker, each notebook run a group of its own, handed out first (tests/conftest.py)
+DIST := --dist loadgroup --no-loadscope-reorder
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .PHONY: help setup data test test-fast lint reports fresh-reports readme bench clean
@@ -28,10 +30,10 @@ data: setup  ## put the verified <DATASET>.npz in data/raw (default bloodmnist; 
 test: setup data  ## ruff (lint and format), unit tests and a papermill smoke run of every notebook with its checks
 	$(BIN)/ruff check src tests notebooks
 	$(BIN)/ruff format --check src tests
-	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile
+	$(BIN)/python -m pytest tests -n $(WORKERS) $(DIST)
 
 test-fast: setup  ## unit tests only
-	$(BIN)/python -m pytest tests -n $(WORKERS) --dist loadfile -m "not notebooks"
+	$(BIN)/python -m pytest tests -n $(WORKERS) $(DIST) -m "not notebooks"
 
 lint: setup  ## ruff check and format check
 	$(BIN)/ruff check src tests notebooks

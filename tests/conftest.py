@@ -57,6 +57,18 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         shutil.rmtree(_OUTPUT, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Group the tests for `pytest -n N --dist loadgroup --no-loadscope-reorder` (the Makefile's): a file's tests
+    run on one worker (they share module fixtures and checkpoints), except the notebook runs, a group each and
+    handed out first. They are the longest tests (up to three minutes on one core): grouped as one file they kept
+    one worker busy for about five minutes after the other had finished."""
+    for item in items:
+        notebook = item.get_closest_marker("notebooks") is not None
+        item.add_marker(pytest.mark.xdist_group(item.nodeid if notebook else item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)  # stable: files keep their order
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config) -> int:
     """`pytest -n auto`: $PYTEST_XDIST_AUTO_NUM_WORKERS if set, else a worker per CPU this process may

@@ -66,8 +66,8 @@ class Plan:
 PLANS: dict[str, Plan] = {
     # smoke: one thread (two threads on two busy cores run several times slower), one round,
     # two strategies, one by uncertainty and one by diversity (the unit tests cover all); 10 % of the smoke split
-    # (32 labels) and 3 epochs of 2,048 images, so the networks are above chance
-    "smoke": Plan(fractions=(0.1,), rounds=1, budget=8, epochs=3, min_epoch_samples=2048, finetune={"epochs": 1},
+    # (32 labels) and 2 epochs of 1,024 images, so the networks are above chance (68-73 % on seeds 0 and 1)
+    "smoke": Plan(fractions=(0.1,), rounds=1, budget=8, epochs=2, min_epoch_samples=1024, finetune={"epochs": 1},
                        budgets=(16,), thresholds=(0.5,), ablation_rounds=1, learner={"num_threads": 1},
                        strategies=("least_confidence", "typiclust")),
     # default: threshold 0.99 and human_share 0.25 beat the paper's 0.97 in short runs (pseudo-labels 97 % vs 95.5 %
