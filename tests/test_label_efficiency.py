@@ -108,7 +108,8 @@ def test_the_label_choice_table_puts_the_curve_runs_beside_the_chosen_labels_per
           params={"labels": "random"})  # fmt: skip
     write(tmp_path / "e", study.STEM, {"transfer": (0.3, 0.3)})  # not a learner of the label choices
     write(tmp_path / "f", study.STEM, {"supervised": (0.2, 0.2)}, params={"start": "simclr"})  # nor another start
-    table = pd.concat([results.load(study.STEM, tmp_path / folder) for folder in "abcdef"])
+    write(tmp_path / "g", study.STEM, {"supervised": (0.1, 0.1)}, params={"epochs": 20})  # nor a longer schedule
+    table = pd.concat([results.load(study.STEM, tmp_path / folder) for folder in "abcdefg"])
     chosen = study.selection_table(table).set_index(["n_labels", "learner", "labels"])["mean ± std (%)"]
     assert chosen.to_dict() == {
         (100, "supervised CNN", "stratified"): "80.50 ± 0.71",
@@ -158,11 +159,31 @@ def test_the_curve_reuses_the_few_label_cnn_that_notebooks_02_and_03_trained(tmp
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
     trained = embed.few_label_cnn(splits, fraction=0.25, seed=0, profile="smoke", **params)
-    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=())
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
+                               long_fractions=())  # fmt: skip
     (run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     # break: checkpoint the curve's runs elsewhere -> it trains the same CNN again (minutes a run at default)
     assert run.classifier.fit_seconds_ == trained.fit_seconds_
     assert (run.fraction, run.params, run.classifier.n_labels_) == (0.25, {}, trained.n_labels_)
+
+
+def test_the_longer_schedule_trains_the_recipe_again_for_its_epochs_on_the_same_labels(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(16)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25, 0.5), shots=(), transfer_fractions=(),
+                               long_fractions=(0.25,), long_epochs=3)  # fmt: skip
+    runs = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
+    assert [(r.fraction, r.params) for r in runs] == [(0.25, {}), (0.5, {}), (0.25, {"epochs": 3})]
+    plain, long = runs[0].classifier, runs[2].classifier
+    # break: drop the epochs from the network -> the long run is the plain one
+    assert (len(plain.history_), len(long.history_)) == (1, 3) and long.n_labels_ == plain.n_labels_
+    # break: checkpoint it as the plain run -> it overwrites the CNN that notebooks 02, 03 and distillation reuse
+    assert torch.load(study.recipe_checkpoint("cnn", 0.25, 0, "smoke"), weights_only=True)["epoch"] == 1
+    assert checkpoint_path(study.STEM, "epochs3", "cnn", 0.25, 0, "smoke").is_file()
+    table = results.frame(row for r in runs for row in r.rows("smoke"))
+    assert sorted(study.levers(table, [0.25])["lever"]) == ["supervised", "supervised (epochs=3)"]
 
 
 def test_a_notebook_run_reads_the_others_published_results_beside_its_own_staged_ones(tmp_path, monkeypatch):
@@ -208,7 +229,8 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
-                               distillation_fractions=(0.25,), distillation_selections=("stratified",))  # fmt: skip
+                               distillation_fractions=(0.25,), distillation_selections=("stratified",),
+                               long_fractions=())  # fmt: skip
     (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     shared = study.recipe_checkpoint("cnn", 0.25, 0, "smoke")
     written = shared.stat().st_mtime_ns

@@ -83,6 +83,15 @@ def test_notebook_06_distils_on_chosen_labels_only_where_the_label_choices_ran()
         assert set(plan.distillation_choice_fractions) <= set(plan.distillation_fractions), profile
 
 
+def test_notebook_06_trains_longer_only_where_the_curve_runs_and_for_more_epochs():
+    # break: a long fraction off the curve, or no more epochs -> the levers table has no plain run to compare with,
+    # or the "longer" schedule is the recipe's own
+    for profile in PROFILES:
+        plan = studies.plan("06_label_efficiency", profile)
+        assert set(plan.long_fractions) <= set(plan.fractions), profile
+        assert not plan.long_fractions or plan.long_epochs > plan.cnn["epochs"], profile
+
+
 def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():
     # break: BALD in a plan whose pool is predicted with one view -> the notebook fails after its main study
     for profile in PROFILES:

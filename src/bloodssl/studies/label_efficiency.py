@@ -85,6 +85,10 @@ class Plan:
     distillation: dict = field(default_factory=dict)
     distillation_selections: tuple[str, ...] = ("stratified",)
     distillation_choice_fractions: tuple[float, ...] = ()
+    #: where the recipe also trains for ``long_epochs`` epochs (params ``epochs``): at the default profile its 4
+    #: epochs of 2,048 images are 64 optimiser steps below 17 % of the labels, far from converged
+    long_fractions: tuple[float, ...] = ()
+    long_epochs: int = 0
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -107,19 +111,21 @@ PLANS: dict[str, Plan] = {
                    transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25,
                    distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
                                                                      labelled_batch=16),
-                   distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,)),
+                   distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,), long_fractions=(0.25,),
+                   long_epochs=3),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
     # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
     # of 2026-11-30, the most of this notebook). 10-50 % are the full profile's: below 17 % the default recipe's 4
     # epochs of 2,048 images are 64 optimiser steps whatever the labels, so a larger subset is seen fewer times and
     # can score lower than a smaller one. So is the transfer network: fine-tuning EfficientNet-Lite0 trains at a
-    # third to a fifth of the CNN's images/s (notebook 07)
+    # third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320 steps) at 1, 2 and 5 %
+    # measures what a longer schedule buys (about 5x the cost of the 4-epoch run)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
                      distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS,
-                     distillation_choice_fractions=(0.01,)),
+                     distillation_choice_fractions=(0.01,), long_fractions=(0.01, 0.02, 0.05), long_epochs=20),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02, 0.05), transfer_fractions=(0.01, 0.05),
                   transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
@@ -170,11 +176,11 @@ def fit_on(splits: Mapping[str, Split], labelled: np.ndarray, classifier: CNNCla
     return classifier.fit(train.images, mask_labels(train.labels, labelled), eval_set=(val.images, val.labels))
 
 
-def recipe_cnn(plan: Plan, seed: int, checkpoint: Path) -> CNNClassifier:
-    """Notebook 01's CNN as this notebook trains it (``plan.cnn``, ``plan.tta``), unfitted, under
-    ``checkpoint``: the curve's, the label choices' and distillation's round 0 are one recipe, and
-    at one fraction and seed under ``recipe_checkpoint`` one network, trained once."""
-    return CNNClassifier(seed=seed, checkpoint=checkpoint, progress=False, tta=plan.tta, **plan.cnn)
+def recipe_cnn(plan: Plan, seed: int, checkpoint: Path, **changes) -> CNNClassifier:
+    """Notebook 01's CNN as this notebook trains it (``plan.cnn``, ``plan.tta``, with ``changes``),
+    unfitted, under ``checkpoint``: the curve's, the label choices' and distillation's round 0 are
+    one recipe, and at one fraction and seed under ``recipe_checkpoint`` one network, trained once."""
+    return CNNClassifier(seed=seed, checkpoint=checkpoint, progress=False, tta=plan.tta, **{**plan.cnn, **changes})
 
 
 def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> Path:
@@ -196,11 +202,12 @@ def selection_checkpoint(selection: str, model: str, fraction: float, seed: int,
 def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
                class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
     """Notebook 01's CNN at every fraction and shot count of ``plan`` (``recipe_checkpoint``:
-    its runs at 100 %, 5 % and 1 % come from notebooks 01-03) and the transfer network at
-    ``plan.transfer_fractions``, once per learning rate of ``plan.transfer_lrs`` (the curve
-    keeps the one validation picks)."""
+    its runs at 100 %, 5 % and 1 % come from notebooks 01-03), for ``plan.long_epochs`` at
+    ``plan.long_fractions``, and the transfer network at ``plan.transfer_fractions``, once per
+    learning rate of ``plan.transfer_lrs`` (the curve keeps the one validation picks)."""
     train = splits["train"]
     jobs = [("supervised", f, s, {}) for f in plan.fractions for s in seeds]
+    jobs += [("supervised", f, s, {"epochs": plan.long_epochs}) for f in plan.long_fractions for s in seeds]
     jobs += [("supervised", k, s, {"per_class": k}) for k in plan.shots for s in seeds]
     jobs += [("transfer", f, s, {"lr": lr}) for f in plan.transfer_fractions for lr in plan.transfer_lrs for s in seeds]
     runs = []
@@ -216,10 +223,11 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
                                    profile)  # fmt: skip
         else:
             path = recipe_checkpoint(model, fraction, seed, profile)
+        changes = {k: v for k, v in settings.items() if k != "per_class"}  # the network's parameters
         if method == "supervised":
-            untrained = recipe_cnn(plan, seed, path)
+            untrained = recipe_cnn(plan, seed, path, **changes)
         else:
-            untrained = CNNClassifier(seed=seed, checkpoint=path, progress=False, **{**plan.transfer, **settings})
+            untrained = CNNClassifier(seed=seed, checkpoint=path, progress=False, **{**plan.transfer, **changes})
         classifier = fit_on(splits, labelled, untrained)
         runs.append(baseline.evaluated(classifier, splits, method=method, fraction=fraction, seed=seed,
                                        class_names=class_names, params=settings))  # fmt: skip
@@ -355,7 +363,7 @@ def selection_table(runs_table: pd.DataFrame) -> pd.DataFrame:
     ran on chosen labels: its stratified rows are the curve's own runs (no ``labels`` setting)."""
     table = results.expand_params(runs_table.reset_index(drop=True))
     table = table[table["method"].isin(CHOOSING) & (table["split"] == "test") & (table["metric"] == "accuracy")]
-    for other in ("per_class", "start"):  # the curve's shots and the self-supervised start are other runs
+    for other in ("per_class", "start", "epochs"):  # the shots, the self-supervised start, the longer schedule
         table = table[table[other].isna()] if other in table else table
     labels = table["labels"] if "labels" in table else pd.Series(np.nan, index=table.index)
     table = table.assign(labels=labels.fillna("stratified"), learner=table["method"].map(CURVES))
