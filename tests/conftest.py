@@ -59,13 +59,17 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Group the tests for `pytest -n N --dist loadgroup --no-loadscope-reorder` (the Makefile's): a file's tests
-    run on one worker (they share module fixtures and checkpoints), except the notebook runs, a group each and
-    handed out first. They are the longest tests (up to three minutes on one core): grouped as one file they kept
-    one worker busy for about five minutes after the other had finished."""
+    """Group the tests of a worker of `pytest -n N --dist loadgroup --no-loadscope-reorder` (the Makefile's): a
+    file's tests run on one worker (they share module fixtures and checkpoints), except the notebook runs, left
+    ungrouped (a group each) and handed out first. They are the longest tests (up to three minutes on one core):
+    as one file they kept one worker busy for about five minutes after the other had finished. A notebook run
+    reads only what earlier runs on its worker wrote (an encoder, checkpoints, other notebooks' results), so what
+    it reuses depends on the schedule; each falls back to training its own."""
+    if not getattr(config.option, "loadgroup", False):  # set by xdist in its workers
+        return
     for item in items:
-        notebook = item.get_closest_marker("notebooks") is not None
-        item.add_marker(pytest.mark.xdist_group(item.nodeid if notebook else item.nodeid.split("::")[0]))
+        if item.get_closest_marker("notebooks") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)  # stable: files keep their order
 
 

@@ -260,6 +260,7 @@ def test_a_damaged_new_predictions_file_publishes_nothing(tmp_path):
     results.save(results.frame(results.rows({"accuracy": 0.9}, method="supervised", model="cnn", label_fraction=1.0,
                                             n_labels=1, seed=0, split="test", wall_seconds=1.0, profile="smoke")),
                  "90_demo", results_dir=outputs / "results")  # fmt: skip
+    (outputs / "figures" / "90_demo_old.png").write_bytes(b"old")  # a figure the new run no longer draws
     published = sorted(p.name for p in outputs.rglob("*"))
     (staging / "results" / "90_demo.csv").write_text("new")
     (staging / "figures" / "90_demo_new.png").write_bytes(b"png")

@@ -39,7 +39,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # 3 epochs of 2,048 images: the smallest smoke CNN that is clearly above chance (54 % on BloodMNIST, seed 0)
+    # 3 epochs of 2,048 images: a smoke CNN on every label clearly above chance (54 % on BloodMNIST, seed 0); on 1-10 %
+    # of the smoke split (smaller batches, so more steps) notebooks 02, 03 and 05 train on a third of that
     "smoke": Profile("smoke", train_per_class=40, eval_per_class=20, epochs=3, n_seeds=1),
     # default: the whole data, 2 seeds and 4 epochs (a full-data CNN trains at ~530-600 images/s on the 2-core
     # machine of 2026-11-30: about 80-90 s a seed); 3 seeds no longer fitted the hour once notebooks 07 and 08 were
