@@ -330,11 +330,16 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
         initialisation.runs(splits, plan, starts, [0], SimCLREncoder(**fast), profile="smoke", class_names=None)
     encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
     runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
-    assert [(r.method, r.params["start"]) for r in runs] == [("fixmatch", "random"), ("supervised", "simclr"),
-                                                             ("fixmatch", "simclr")]  # fmt: skip
+    assert [(r.method, r.params["start"], r.params.get("epochs")) for r in runs] == [
+        ("fixmatch", "random", None), ("supervised", "simclr", None), ("fixmatch", "simclr", None),
+        ("fixmatch", "random", plan.long_epochs)]  # fmt: skip
     fraction = starts.fractions[0]
     assert study.recipe_checkpoint("cnn", fraction, 0, "smoke").is_file()  # the random start is the curve's CNN
-    _, simclr_cnn, simclr_fixmatch = runs
+    # break: start the last FixMatch from the 4-epoch CNN -> no round 0 of the longer schedule is trained
+    assert torch.load(study.long_checkpoint(plan, "cnn", fraction, 0, "smoke"), weights_only=True)["epoch"] == (
+        plan.long_epochs)  # fmt: skip
+    assert runs[-1].classifier.n_labels_ == runs[0].classifier.n_labels_
+    _, simclr_cnn, simclr_fixmatch, _ = runs
     assert simclr_cnn.wall_seconds > encoder.fit_seconds_ and simclr_fixmatch.wall_seconds > simclr_cnn.wall_seconds
     # the SimCLR start began from the encoder's backbone: its round 0 is not the random start's
     first_layer = next(iter(encoder.model_.backbone.state_dict()))

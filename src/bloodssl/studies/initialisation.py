@@ -1,6 +1,7 @@
 """What notebook 06 measures of a self-supervised start at few labels: notebook 01's CNN
 recipe and FixMatch from the backbone of the SimCLR encoder (``CNNClassifier``'s
-``init_from``) against the same from random weights, on the same class-stratified labels.
+``init_from``) against the same from random weights, on the same class-stratified labels, and
+FixMatch from the curve's CNN of the longer schedule (``label_efficiency.Plan.long_epochs``).
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
@@ -53,8 +54,10 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
          encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
     """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from
     ``encoder``'s backbone (its checkpoint; the random start's CNN is the curve's run), and
-    FixMatch from each start. A run from the encoder counts the encoder's training in its
-    cost, though one encoder serves every fraction and seed."""
+    FixMatch from each start, and at ``curve_plan.long_fractions`` from the random start's CNN of
+    ``curve_plan.long_epochs`` too (the curve's longer schedule; params ``epochs``). A run from the
+    encoder counts the encoder's training in its cost, though one encoder serves every fraction and
+    seed."""
     train, val = splits["train"], splits["val"]
     model = curve_plan.cnn.get("model", "cnn")
     if encoder.model != model:
@@ -63,15 +66,20 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
     if encoder.checkpoint is None:
         raise ValueError("the encoder has no checkpoint to start the CNNs from: train it with one "
                          "(methods.simclr.train_encoder checkpoints it)")  # fmt: skip
-    jobs = [(f, start, s) for f in plan.fractions for start in STARTS for s in seeds]
+    jobs = [(f, start, s, {}) for f in plan.fractions for start in STARTS for s in seeds]
+    jobs += [(f, "random", s, {"epochs": curve_plan.long_epochs}) for f in plan.fractions
+             if f in curve_plan.long_fractions for s in seeds]  # fmt: skip
     out = []
-    for fraction, start, seed in tqdm(jobs, desc="starts", unit="run"):
+    for fraction, start, seed, longer in tqdm(jobs, desc="starts", unit="run"):
         given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
-        base = label_efficiency.recipe_cnn(curve_plan, seed, start_checkpoint(start, model, fraction, seed, profile))
+        round0 = (label_efficiency.long_checkpoint(curve_plan, model, fraction, seed, profile) if longer
+                  else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
+        base = label_efficiency.recipe_cnn(curve_plan, seed, round0, **longer)
         pretraining = 0.0 if start == "random" else encoder.fit_seconds_
         if start != "random":
             base.set_params(init_from=encoder.checkpoint)
-        folder = checkpoint_path(label_efficiency.STEM, f"fixmatch-{start}-start", model, fraction, seed, profile)
+        name = f"fixmatch-{start}-start" + "".join(f"-epochs{epochs}" for epochs in longer.values())
+        folder = checkpoint_path(label_efficiency.STEM, name, model, fraction, seed, profile)
         method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch)
         method.fit(train.images, given, eval_set=(val.images, val.labels), y_true=train.labels)
         if start != "random":  # FixMatch's round 0 is the CNN from this start: trained once, reported as well
@@ -81,7 +89,7 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
                                           wall_seconds=pretraining + first.fit_seconds_))  # fmt: skip
         out.append(baseline.evaluated(
             method.estimators_[-1], splits, method="fixmatch", fraction=fraction, seed=seed, class_names=class_names,
-            params={"start": start, "steps": method.steps},
+            params={"start": start, "steps": method.steps, **longer},
             wall_seconds=pretraining + sum(network.fit_seconds_ for network in method.estimators_),
             train_metrics={"best_step": method.estimators_[-1].best_epoch_,
                            "pseudo_accuracy": method.rounds_[-1].get("pseudo_accuracy", float("nan"))}))  # fmt: skip
