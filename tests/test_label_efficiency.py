@@ -329,16 +329,23 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
     with pytest.raises(ValueError, match="no checkpoint to start the CNNs from"):
         initialisation.runs(splits, plan, starts, [0], SimCLREncoder(**fast), profile="smoke", class_names=None)
     encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
+    study.curve_runs(splits, dataclasses.replace(plan, fractions=(), shots=(), transfer_fractions=()), [0],
+                     profile="smoke", class_names=None)  # fmt: skip
+    long = study.long_checkpoint(plan.long_epochs, "cnn", starts.fractions[0], 0, "smoke")
+    written = long.stat().st_mtime_ns
     runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
     assert [(r.method, r.params["start"], r.params.get("epochs")) for r in runs] == [
         ("fixmatch", "random", None), ("supervised", "simclr", None), ("fixmatch", "simclr", None),
         ("fixmatch", "random", plan.long_epochs)]  # fmt: skip
     fraction = starts.fractions[0]
     assert study.recipe_checkpoint("cnn", fraction, 0, "smoke").is_file()  # the random start is the curve's CNN
-    # break: start the last FixMatch from the 4-epoch CNN -> no round 0 of the longer schedule is trained
-    assert torch.load(study.long_checkpoint(plan, "cnn", fraction, 0, "smoke"), weights_only=True)["epoch"] == (
-        plan.long_epochs)  # fmt: skip
-    assert runs[-1].classifier.n_labels_ == runs[0].classifier.n_labels_
+    # break: start the last FixMatch from the 4-epoch CNN, or round 0 from other parameters than the curve's longer
+    # schedule -> the network is not of that schedule, or its checkpoint is trained again
+    assert runs[-1].classifier.epochs == plan.long_epochs and long.stat().st_mtime_ns == written
+    # break: checkpoint both FixMatch runs from random weights in one folder -> each rerun trains the other again
+    folders = [checkpoint_path(study.STEM, name, "cnn", fraction, 0, "smoke").with_suffix("") for name in
+               ("fixmatch-random-start", f"fixmatch-random-start-epochs{plan.long_epochs}")]  # fmt: skip
+    assert all((folder / "fixmatch.pt").is_file() for folder in folders)
     _, simclr_cnn, simclr_fixmatch, _ = runs
     assert simclr_cnn.wall_seconds > encoder.fit_seconds_ and simclr_fixmatch.wall_seconds > simclr_cnn.wall_seconds
     # the SimCLR start began from the encoder's backbone: its round 0 is not the random start's

@@ -5,7 +5,7 @@ FixMatch from the curve's CNN of the longer schedule (``label_efficiency.Plan.lo
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
-from that notebook's only in the fraction and the start.
+from that notebook's only in the fraction, the start and the epochs of round 0.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ STARTS = ("random", "simclr")
 
 @dataclass(frozen=True)
 class Plan:
-    """``fractions``: where both starts are measured; ``fixmatch``: the ``FixMatchCNN``
-    parameters (notebook 04's at the profile)."""
+    """``fractions``: where both starts are measured (and FixMatch from the curve's longer
+    schedule); ``fixmatch``: the ``FixMatchCNN`` parameters (notebook 04's at the profile)."""
 
     fractions: tuple[float, ...]
     fixmatch: dict = field(default_factory=dict)
@@ -54,7 +54,7 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
          encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
     """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from
     ``encoder``'s backbone (its checkpoint; the random start's CNN is the curve's run), and
-    FixMatch from each start, and at ``curve_plan.long_fractions`` from the random start's CNN of
+    FixMatch from each start, and at those of ``curve_plan.long_fractions`` from the random start's CNN of
     ``curve_plan.long_epochs`` too (the curve's longer schedule; params ``epochs``). A run from the
     encoder counts the encoder's training in its cost, though one encoder serves every fraction and
     seed."""
@@ -72,13 +72,13 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
     out = []
     for fraction, start, seed, longer in tqdm(jobs, desc="starts", unit="run"):
         given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
-        round0 = (label_efficiency.long_checkpoint(curve_plan, model, fraction, seed, profile) if longer
+        round0 = (label_efficiency.long_checkpoint(longer["epochs"], model, fraction, seed, profile) if longer
                   else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
         base = label_efficiency.recipe_cnn(curve_plan, seed, round0, **longer)
         pretraining = 0.0 if start == "random" else encoder.fit_seconds_
         if start != "random":
             base.set_params(init_from=encoder.checkpoint)
-        name = f"fixmatch-{start}-start" + "".join(f"-epochs{epochs}" for epochs in longer.values())
+        name = f"fixmatch-{start}-start" + (f"-epochs{longer['epochs']}" if longer else "")
         folder = checkpoint_path(label_efficiency.STEM, name, model, fraction, seed, profile)
         method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch)
         method.fit(train.images, given, eval_set=(val.images, val.labels), y_true=train.labels)

@@ -191,10 +191,10 @@ def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> P
     return checkpoint_path(stem, "supervised", model, fraction, seed, profile)
 
 
-def long_checkpoint(plan: Plan, model: str, fraction: float, seed: int, profile: str) -> Path:
-    """Where the recipe for ``plan.long_epochs`` at ``fraction`` is checkpointed (``curve_runs``' run,
-    FixMatch's round 0 in ``studies.initialisation``)."""
-    return checkpoint_path(STEM, f"epochs{plan.long_epochs}", model, fraction, seed, profile)
+def long_checkpoint(epochs: int, model: str, fraction: float, seed: int, profile: str) -> Path:
+    """Where the recipe for ``epochs`` (the plan's ``long_epochs``) at ``fraction`` is checkpointed
+    (``curve_runs``' run, FixMatch's round 0 in ``studies.initialisation``)."""
+    return checkpoint_path(STEM, f"epochs{epochs}", model, fraction, seed, profile)
 
 
 def selection_checkpoint(selection: str, model: str, fraction: float, seed: int, profile: str) -> Path:
@@ -225,7 +225,7 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
             labelled, fraction = labelled_subset(train.labels, fraction=size, seed=seed), size
         model = (plan.cnn if method == "supervised" else plan.transfer).get("model", "cnn")
         if "epochs" in settings:
-            path = long_checkpoint(plan, model, fraction, seed, profile)
+            path = long_checkpoint(settings["epochs"], model, fraction, seed, profile)
         elif settings:
             path = checkpoint_path(STEM, "-".join(f"{k}{v:g}" for k, v in settings.items()), model, fraction, seed,
                                    profile)  # fmt: skip
