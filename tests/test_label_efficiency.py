@@ -160,7 +160,7 @@ def test_the_curve_reuses_the_few_label_cnn_that_notebooks_02_and_03_trained(tmp
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
     trained = embed.few_label_cnn(splits, fraction=0.25, seed=0, profile="smoke", **params)
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
-                               long_fractions=())  # fmt: skip
+                               long_schedules=())  # fmt: skip
     (run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     # break: checkpoint the curve's runs elsewhere -> it trains the same CNN again (minutes a run at default)
     assert run.classifier.fit_seconds_ == trained.fit_seconds_
@@ -172,18 +172,24 @@ def test_the_longer_schedule_trains_the_recipe_again_for_its_epochs_on_the_same_
     images, labels = colour_coded(16)
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    longer = (study.LongSchedule(3, (0.25,)), study.LongSchedule(4, (0.25, 0.5)))
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25, 0.5), shots=(), transfer_fractions=(),
-                               long_fractions=(0.25,), long_epochs=3)  # fmt: skip
+                               long_schedules=longer)  # fmt: skip
     runs = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
-    assert [(r.fraction, r.params) for r in runs] == [(0.25, {}), (0.5, {}), (0.25, {"epochs": 3})]
-    plain, long = runs[0].classifier, runs[2].classifier
+    assert [(r.fraction, r.params) for r in runs] == [
+        (0.25, {}), (0.5, {}), (0.25, {"epochs": 3}), (0.25, {"epochs": 4}), (0.5, {"epochs": 4})]  # fmt: skip
+    plain, long, longest = (runs[i].classifier for i in (0, 2, 3))
     # break: drop the epochs from the network -> the long run is the plain one
-    assert (len(plain.history_), len(long.history_)) == (1, 3) and long.n_labels_ == plain.n_labels_
+    assert [len(c.history_) for c in (plain, long, longest)] == [1, 3, 4] and long.n_labels_ == plain.n_labels_
     # break: checkpoint it as the plain run -> it overwrites the CNN that notebooks 02, 03 and distillation reuse
     assert torch.load(study.recipe_checkpoint("cnn", 0.25, 0, "smoke"), weights_only=True)["epoch"] == 1
-    assert checkpoint_path(study.STEM, "epochs3", "cnn", 0.25, 0, "smoke").is_file()
+    assert all(checkpoint_path(study.STEM, f"epochs{e}", "cnn", 0.25, 0, "smoke").is_file() for e in (3, 4))
     table = results.frame(row for r in runs for row in r.rows("smoke"))
-    assert sorted(study.levers(table, [0.25])["lever"]) == ["supervised", "supervised (epochs=3)"]
+    assert sorted(study.levers(table, [0.25])["lever"]) == ["supervised", "supervised (epochs=3)",
+                                                            "supervised (epochs=4)"]  # fmt: skip
+    # break: let two schedules of one length through -> the second trains over the first's checkpoints
+    with pytest.raises(ValueError, match="of one length"):
+        dataclasses.replace(plan, long_schedules=(*longer, study.LongSchedule(3, (0.5,))))
 
 
 def test_a_notebook_run_reads_the_others_published_results_beside_its_own_staged_ones(tmp_path, monkeypatch):
@@ -230,7 +236,7 @@ def test_distillation_starts_from_the_curves_cnn_and_counts_every_networks_cost(
     params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
     plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(0.25,), shots=(), transfer_fractions=(),
                                distillation_fractions=(0.25,), distillation_selections=("stratified",),
-                               long_fractions=())  # fmt: skip
+                               long_schedules=())  # fmt: skip
     (curve_run,) = study.curve_runs(splits, plan, [0], profile="smoke", class_names=None)
     shared = study.recipe_checkpoint("cnn", 0.25, 0, "smoke")
     written = shared.stat().st_mtime_ns
@@ -321,7 +327,10 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
     monkeypatch.setattr(paths, "MODELS", tmp_path)
     images, labels = colour_coded(4)
     splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
-    plan, starts = study.PLANS["smoke"], initialisation.PLANS["smoke"]
+    starts = initialisation.PLANS["smoke"]
+    fraction = starts.fractions[0]
+    longer = (study.LongSchedule(3, (fraction,)), study.LongSchedule(4, (fraction,), fixmatch_steps=5))
+    plan = dataclasses.replace(study.PLANS["smoke"], long_schedules=longer)
     fast = dict(epochs=1, batch_size=16, progress=False, num_threads=1)
     with pytest.raises(ValueError, match="train the encoder with the recipe's model"):
         initialisation.runs(splits, plan, starts, [0], SimCLREncoder(model="small_cnn", **fast), profile="smoke",
@@ -331,22 +340,24 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
     encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
     study.curve_runs(splits, dataclasses.replace(plan, fractions=(), shots=(), transfer_fractions=()), [0],
                      profile="smoke", class_names=None)  # fmt: skip
-    long = study.long_checkpoint(plan.long_epochs, "cnn", starts.fractions[0], 0, "smoke")
-    written = long.stat().st_mtime_ns
+    long = [study.long_checkpoint(schedule.epochs, "cnn", fraction, 0, "smoke") for schedule in longer]
+    written = [path.stat().st_mtime_ns for path in long]
     runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
-    assert [(r.method, r.params["start"], r.params.get("epochs")) for r in runs] == [
-        ("fixmatch", "random", None), ("supervised", "simclr", None), ("fixmatch", "simclr", None),
-        ("fixmatch", "random", plan.long_epochs)]  # fmt: skip
-    fraction = starts.fractions[0]
+    steps = starts.fixmatch["steps"]
+    # break: run FixMatch from the longest schedule for notebook 04's steps -> its own steps are not measured
+    assert [(r.method, r.params["start"], r.params.get("epochs"), r.params.get("steps")) for r in runs] == [
+        ("fixmatch", "random", None, steps), ("supervised", "simclr", None, None), ("fixmatch", "simclr", None, steps),
+        ("fixmatch", "random", 3, steps), ("fixmatch", "random", 4, 5)]  # fmt: skip
     assert study.recipe_checkpoint("cnn", fraction, 0, "smoke").is_file()  # the random start is the curve's CNN
-    # break: start the last FixMatch from the 4-epoch CNN, or round 0 from other parameters than the curve's longer
-    # schedule -> the network is not of that schedule, or its checkpoint is trained again
-    assert runs[-1].classifier.epochs == plan.long_epochs and long.stat().st_mtime_ns == written
-    # break: checkpoint both FixMatch runs from random weights in one folder -> each rerun trains the other again
+    # break: start the last FixMatch runs from the 4-epoch CNN, or round 0 from other parameters than the curve's
+    # longer schedules -> the network is not of that schedule, or its checkpoint is trained again
+    assert [r.classifier.epochs for r in runs[-2:]] == [3, 4]
+    assert [path.stat().st_mtime_ns for path in long] == written
+    # break: checkpoint the FixMatch runs from random weights in one folder -> each rerun trains the others again
     folders = [checkpoint_path(study.STEM, name, "cnn", fraction, 0, "smoke").with_suffix("") for name in
-               ("fixmatch-random-start", f"fixmatch-random-start-epochs{plan.long_epochs}")]  # fmt: skip
+               ("fixmatch-random-start", "fixmatch-random-start-epochs3", "fixmatch-random-start-epochs4")]  # fmt: skip
     assert all((folder / "fixmatch.pt").is_file() for folder in folders)
-    _, simclr_cnn, simclr_fixmatch, _ = runs
+    _, simclr_cnn, simclr_fixmatch, *_ = runs
     assert simclr_cnn.wall_seconds > encoder.fit_seconds_ and simclr_fixmatch.wall_seconds > simclr_cnn.wall_seconds
     # the SimCLR start began from the encoder's backbone: its round 0 is not the random start's
     first_layer = next(iter(encoder.model_.backbone.state_dict()))

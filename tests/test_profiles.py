@@ -89,10 +89,10 @@ def test_notebook_06_trains_longer_only_where_the_curve_runs_and_for_more_epochs
     # or the "longer" schedule is the recipe's own
     for profile in PROFILES:
         plan = studies.plan("06_label_efficiency", profile)
-        assert set(plan.long_fractions) <= set(plan.fractions), profile
-        assert not plan.long_fractions or plan.long_epochs > plan.cnn["epochs"], profile
-        # break: a long fraction without the starts -> FixMatch from the longer schedule skips it without a word
-        assert set(plan.long_fractions) <= set(initialisation.PLANS[profile].fractions), profile
+        for long in plan.long_schedules:
+            assert set(long.fractions) <= set(plan.fractions) and long.epochs > plan.cnn["epochs"], profile
+            # break: a long fraction without the starts -> FixMatch from the longer schedule skips it without a word
+            assert set(long.fractions) <= set(initialisation.PLANS[profile].fractions), profile
 
 
 def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():

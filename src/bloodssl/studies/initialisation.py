@@ -1,7 +1,7 @@
 """What notebook 06 measures of a self-supervised start at few labels: notebook 01's CNN
 recipe and FixMatch from the backbone of the SimCLR encoder (``CNNClassifier``'s
 ``init_from``) against the same from random weights, on the same class-stratified labels, and
-FixMatch from the curve's CNN of the longer schedule (``label_efficiency.Plan.long_epochs``).
+FixMatch from the curve's CNNs of the longer schedules (``label_efficiency.LongSchedule``).
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
@@ -54,8 +54,8 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
          encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
     """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from
     ``encoder``'s backbone (its checkpoint; the random start's CNN is the curve's run), and
-    FixMatch from each start, and at those of ``curve_plan.long_fractions`` from the random start's CNN of
-    ``curve_plan.long_epochs`` too (the curve's longer schedule; params ``epochs``). A run from the
+    FixMatch from each start, and from the random start's CNN of each of ``curve_plan.long_schedules`` at
+    its fractions among them too (params ``epochs``; for the schedule's ``fixmatch_steps``). A run from the
     encoder counts the encoder's training in its cost, though one encoder serves every fraction and
     seed."""
     train, val = splits["train"], splits["val"]
@@ -66,11 +66,13 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
     if encoder.checkpoint is None:
         raise ValueError("the encoder has no checkpoint to start the CNNs from: train it with one "
                          "(methods.simclr.train_encoder checkpoints it)")  # fmt: skip
-    jobs = [(f, start, s, {}) for f in plan.fractions for start in STARTS for s in seeds]
-    jobs += [(f, "random", s, {"epochs": curve_plan.long_epochs}) for f in plan.fractions
-             if f in curve_plan.long_fractions for s in seeds]  # fmt: skip
+    jobs = [(f, start, s, {}, {}) for f in plan.fractions for start in STARTS for s in seeds]
+    for long in curve_plan.long_schedules:  # FixMatch from the curve's CNN of each longer schedule
+        steps = {"steps": long.fixmatch_steps} if long.fixmatch_steps else {}
+        jobs += [(f, "random", s, {"epochs": long.epochs}, steps) for f in plan.fractions if f in long.fractions
+                 for s in seeds]  # fmt: skip
     out = []
-    for fraction, start, seed, longer in tqdm(jobs, desc="starts", unit="run"):
+    for fraction, start, seed, longer, schedule in tqdm(jobs, desc="starts", unit="run"):
         given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
         round0 = (label_efficiency.long_checkpoint(longer["epochs"], model, fraction, seed, profile) if longer
                   else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
@@ -80,7 +82,7 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
             base.set_params(init_from=encoder.checkpoint)
         name = f"fixmatch-{start}-start" + (f"-epochs{longer['epochs']}" if longer else "")
         folder = checkpoint_path(label_efficiency.STEM, name, model, fraction, seed, profile)
-        method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch)
+        method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch | schedule)
         method.fit(train.images, given, eval_set=(val.images, val.labels), y_true=train.labels)
         if start != "random":  # FixMatch's round 0 is the CNN from this start: trained once, reported as well
             first = method.estimators_[0]

@@ -52,6 +52,17 @@ METRICS = ("accuracy", "macro_f1")
 
 
 @dataclass(frozen=True)
+class LongSchedule:
+    """Notebook 01's recipe for ``epochs`` at ``fractions`` (the curve's runs with params ``epochs``), and
+    FixMatch from each of those CNNs for ``fixmatch_steps`` (None: notebook 04's at the profile;
+    ``studies.initialisation``)."""
+
+    epochs: int
+    fractions: tuple[float, ...]
+    fixmatch_steps: int | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """Notebook 06 at one profile.
 
@@ -85,10 +96,14 @@ class Plan:
     distillation: dict = field(default_factory=dict)
     distillation_selections: tuple[str, ...] = ("stratified",)
     distillation_choice_fractions: tuple[float, ...] = ()
-    #: where the recipe also trains for ``long_epochs`` epochs (params ``epochs``): at the default profile its 4
-    #: epochs of 2,048 images are 64 optimiser steps below 17 % of the labels, far from converged
-    long_fractions: tuple[float, ...] = ()
-    long_epochs: int = 0
+    #: where the recipe also trains for more epochs (params ``epochs``): at the default profile its 4 epochs of 2,048
+    #: images are 64 optimiser steps below 17 % of the labels, far from converged
+    long_schedules: tuple[LongSchedule, ...] = ()
+
+    def __post_init__(self):
+        epochs = [long.epochs for long in self.long_schedules]
+        if len(set(epochs)) < len(epochs):  # their checkpoints are named by the epochs: one would train over another
+            raise ValueError(f"long schedules of one length ({epochs}): give a length one schedule, all its fractions")
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -111,8 +126,8 @@ PLANS: dict[str, Plan] = {
                    transfer={**TRANSFER, "epochs": 1, "min_epoch_samples": 256}, frontier_fraction=0.25,
                    distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
                                                                      labelled_batch=16),
-                   distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,), long_fractions=(0.25,),
-                   long_epochs=3),
+                   distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,),
+                   long_schedules=(LongSchedule(3, (0.25,)),)),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
     # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
@@ -120,12 +135,16 @@ PLANS: dict[str, Plan] = {
     # epochs of 2,048 images are 64 optimiser steps whatever the labels, so a larger subset is seen fewer times and
     # can score lower than a smaller one. So is the transfer network: fine-tuning EfficientNet-Lite0 trains at a
     # third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320 steps) at 1, 2 and 5 %
-    # measures what a longer schedule buys (about 5x the cost of the 4-epoch run)
+    # measures what a longer schedule buys (about 5x the cost of the 4-epoch run); at 1 %, the target furthest away,
+    # 40 epochs too, and FixMatch from that CNN for 600 steps (from the 20-epoch CNN notebook 04's 100 steps end below
+    # their round 0 at every fraction)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
                      distillation=dict(DISTILLATION, steps=300, eval_every=100), distillation_selections=SELECTIONS,
-                     distillation_choice_fractions=(0.01,), long_fractions=(0.01, 0.02, 0.05), long_epochs=20),
+                     distillation_choice_fractions=(0.01,),
+                     long_schedules=(LongSchedule(20, (0.01, 0.02, 0.05)),
+                                     LongSchedule(40, (0.01,), fixmatch_steps=600))),
     "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
                   selection_fractions=(0.01, 0.02, 0.05), transfer_fractions=(0.01, 0.05),
                   transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
@@ -192,7 +211,7 @@ def recipe_checkpoint(model: str, fraction: float, seed: int, profile: str) -> P
 
 
 def long_checkpoint(epochs: int, model: str, fraction: float, seed: int, profile: str) -> Path:
-    """Where the recipe for ``epochs`` (the plan's ``long_epochs``) at ``fraction`` is checkpointed
+    """Where the recipe for ``epochs`` (a ``LongSchedule``'s) at ``fraction`` is checkpointed
     (``curve_runs``' run, FixMatch's round 0 in ``studies.initialisation``)."""
     return checkpoint_path(STEM, f"epochs{epochs}", model, fraction, seed, profile)
 
@@ -208,12 +227,13 @@ def selection_checkpoint(selection: str, model: str, fraction: float, seed: int,
 def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *, profile: str,
                class_names: Sequence[str]) -> list[baseline.Run]:  # fmt: skip
     """Notebook 01's CNN at every fraction and shot count of ``plan`` (``recipe_checkpoint``:
-    its runs at 100 %, 5 % and 1 % come from notebooks 01-03), for ``plan.long_epochs`` at
-    ``plan.long_fractions``, and the transfer network at ``plan.transfer_fractions``, once per
+    its runs at 100 %, 5 % and 1 % come from notebooks 01-03), for each of ``plan.long_schedules``'
+    epochs at its fractions, and the transfer network at ``plan.transfer_fractions``, once per
     learning rate of ``plan.transfer_lrs`` (the curve keeps the one validation picks)."""
     train = splits["train"]
     jobs = [("supervised", f, s, {}) for f in plan.fractions for s in seeds]
-    jobs += [("supervised", f, s, {"epochs": plan.long_epochs}) for f in plan.long_fractions for s in seeds]
+    jobs += [("supervised", f, s, {"epochs": long.epochs}) for long in plan.long_schedules for f in long.fractions
+             for s in seeds]  # fmt: skip
     jobs += [("supervised", k, s, {"per_class": k}) for k in plan.shots for s in seeds]
     jobs += [("transfer", f, s, {"lr": lr}) for f in plan.transfer_fractions for lr in plan.transfer_lrs for s in seeds]
     runs = []
@@ -232,10 +252,8 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
         else:
             path = recipe_checkpoint(model, fraction, seed, profile)
         changes = {k: v for k, v in settings.items() if k != "per_class"}  # the network's parameters
-        if method == "supervised":
-            untrained = recipe_cnn(plan, seed, path, **changes)
-        else:
-            untrained = CNNClassifier(seed=seed, checkpoint=path, progress=False, **{**plan.transfer, **changes})
+        untrained = (recipe_cnn(plan, seed, path, **changes) if method == "supervised" else
+                     CNNClassifier(seed=seed, checkpoint=path, progress=False, **plan.transfer | changes))  # fmt: skip
         classifier = fit_on(splits, labelled, untrained)
         runs.append(baseline.evaluated(classifier, splits, method=method, fraction=fraction, seed=seed,
                                        class_names=class_names, params=settings))  # fmt: skip
