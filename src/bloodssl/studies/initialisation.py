@@ -5,7 +5,8 @@ FixMatch from the curve's CNNs of the longer schedules (``label_efficiency.LongS
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
-from that notebook's only in the fraction, the start and the epochs of round 0.
+from that notebook's only in the fraction and the start, and from a longer schedule in the
+epochs of round 0 and the steps (its ``fixmatch_steps``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ STARTS = ("random", "simclr")
 @dataclass(frozen=True)
 class Plan:
     """``fractions``: where both starts are measured (and FixMatch from the curve's longer
-    schedule); ``fixmatch``: the ``FixMatchCNN`` parameters (notebook 04's at the profile)."""
+    schedules, ``label_efficiency.LongSchedule``); ``fixmatch``: the ``FixMatchCNN`` parameters
+    (notebook 04's at the profile; from a longer schedule, its ``fixmatch_steps`` replace ``steps``)."""
 
     fractions: tuple[float, ...]
     fixmatch: dict = field(default_factory=dict)
@@ -52,12 +54,12 @@ def start_checkpoint(start: str, model: str, fraction: float, seed: int, profile
 
 def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: Plan, seeds: Sequence[int],
          encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str] | None) -> list[baseline.Run]:  # fmt: skip
-    """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from
-    ``encoder``'s backbone (its checkpoint; the random start's CNN is the curve's run), and
-    FixMatch from each start, and from the random start's CNN of each of ``curve_plan.long_schedules`` at
-    its fractions among them too (params ``epochs``; for the schedule's ``fixmatch_steps``). A run from the
-    encoder counts the encoder's training in its cost, though one encoder serves every fraction and
-    seed."""
+    """At each of ``plan.fractions`` and seed: the recipe's CNN (``curve_plan``) from ``encoder``'s
+    backbone (its checkpoint; the random start's CNN is the curve's run), and FixMatch from each
+    start, and from the curve's CNN of each of ``curve_plan.long_schedules`` at those of its
+    fractions in ``plan.fractions`` (params ``epochs``), for its ``fixmatch_steps`` (0: no
+    FixMatch). A run from the encoder counts the encoder's training in its cost, though
+    one encoder serves every fraction and seed."""
     train, val = splits["train"], splits["val"]
     model = curve_plan.cnn.get("model", "cnn")
     if encoder.model != model:
@@ -67,12 +69,12 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
         raise ValueError("the encoder has no checkpoint to start the CNNs from: train it with one "
                          "(methods.simclr.train_encoder checkpoints it)")  # fmt: skip
     jobs = [(f, start, s, {}, {}) for f in plan.fractions for start in STARTS for s in seeds]
-    for long in curve_plan.long_schedules:  # FixMatch from the curve's CNN of each longer schedule
-        steps = {"steps": long.fixmatch_steps} if long.fixmatch_steps else {}
-        jobs += [(f, "random", s, {"epochs": long.epochs}, steps) for f in plan.fractions if f in long.fractions
+    for schedule in curve_plan.long_schedules:  # FixMatch from the curve's CNN of each longer schedule with steps
+        fractions = [f for f in plan.fractions if f in schedule.fractions] if schedule.fixmatch_steps else []
+        jobs += [(f, "random", s, {"epochs": schedule.epochs}, {"steps": schedule.fixmatch_steps}) for f in fractions
                  for s in seeds]  # fmt: skip
     out = []
-    for fraction, start, seed, longer, schedule in tqdm(jobs, desc="starts", unit="run"):
+    for fraction, start, seed, longer, fixmatch_changes in tqdm(jobs, desc="starts", unit="run"):
         given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
         round0 = (label_efficiency.long_checkpoint(longer["epochs"], model, fraction, seed, profile) if longer
                   else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
@@ -82,7 +84,9 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
             base.set_params(init_from=encoder.checkpoint)
         name = f"fixmatch-{start}-start" + (f"-epochs{longer['epochs']}" if longer else "")
         folder = checkpoint_path(label_efficiency.STEM, name, model, fraction, seed, profile)
-        method = FixMatchCNN(base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch | schedule)
+        method = FixMatchCNN(
+            base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch | fixmatch_changes
+        )
         method.fit(train.images, given, eval_set=(val.images, val.labels), y_true=train.labels)
         if start != "random":  # FixMatch's round 0 is the CNN from this start: trained once, reported as well
             first = method.estimators_[0]

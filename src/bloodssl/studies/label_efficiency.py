@@ -54,12 +54,11 @@ METRICS = ("accuracy", "macro_f1")
 @dataclass(frozen=True)
 class LongSchedule:
     """Notebook 01's recipe for ``epochs`` at ``fractions`` (the curve's runs with params ``epochs``), and
-    FixMatch from each of those CNNs for ``fixmatch_steps`` (None: notebook 04's at the profile;
-    ``studies.initialisation``)."""
+    FixMatch from each of those CNNs for ``fixmatch_steps`` (``studies.initialisation``; 0: none)."""
 
     epochs: int
     fractions: tuple[float, ...]
-    fixmatch_steps: int | None = None
+    fixmatch_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,14 +95,14 @@ class Plan:
     distillation: dict = field(default_factory=dict)
     distillation_selections: tuple[str, ...] = ("stratified",)
     distillation_choice_fractions: tuple[float, ...] = ()
-    #: where the recipe also trains for more epochs (params ``epochs``): at the default profile its 4 epochs of 2,048
-    #: images are 64 optimiser steps below 17 % of the labels, far from converged
+    #: the recipe's longer schedules (params ``epochs``): at the default profile its 4 epochs of 2,048 images are 64
+    #: optimiser steps below 17 % of the labels, far from converged
     long_schedules: tuple[LongSchedule, ...] = ()
 
     def __post_init__(self):
-        epochs = [long.epochs for long in self.long_schedules]
-        if len(set(epochs)) < len(epochs):  # their checkpoints are named by the epochs: one would train over another
-            raise ValueError(f"long schedules of one length ({epochs}): give a length one schedule, all its fractions")
+        epochs = [schedule.epochs for schedule in self.long_schedules]
+        if len(set(epochs)) < len(epochs):  # their CNNs' checkpoints and FixMatch's folders are named by the epochs
+            raise ValueError(f"two long schedules of the epochs {epochs}: merge those of one length into one")
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -127,7 +126,7 @@ PLANS: dict[str, Plan] = {
                    distillation_fractions=(0.25,), distillation=dict(DISTILLATION, teachers=2, steps=10, eval_every=5,
                                                                      labelled_batch=16),
                    distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,),
-                   long_schedules=(LongSchedule(3, (0.25,)),)),
+                   long_schedules=(LongSchedule(3, (0.25,), fixmatch_steps=10),)),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
     # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
     # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
@@ -136,8 +135,8 @@ PLANS: dict[str, Plan] = {
     # can score lower than a smaller one. So is the transfer network: fine-tuning EfficientNet-Lite0 trains at a
     # third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320 steps) at 1, 2 and 5 %
     # measures what a longer schedule buys (about 5x the cost of the 4-epoch run); at 1 %, the target furthest away,
-    # 40 epochs too, and FixMatch from that CNN for 600 steps (from the 20-epoch CNN notebook 04's 100 steps end below
-    # their round 0 at every fraction)
+    # 40 epochs too, and FixMatch from that CNN for 600 steps (notebook 04's 100 steps from the 20-epoch CNN ended below
+    # their round 0 at every fraction on the AVX2 machine of 2026-12-02, so they are not rerun: the hour's budget)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
@@ -232,8 +231,8 @@ def curve_runs(splits: Mapping[str, Split], plan: Plan, seeds: Sequence[int], *,
     learning rate of ``plan.transfer_lrs`` (the curve keeps the one validation picks)."""
     train = splits["train"]
     jobs = [("supervised", f, s, {}) for f in plan.fractions for s in seeds]
-    jobs += [("supervised", f, s, {"epochs": long.epochs}) for long in plan.long_schedules for f in long.fractions
-             for s in seeds]  # fmt: skip
+    jobs += [("supervised", f, s, {"epochs": schedule.epochs}) for schedule in plan.long_schedules
+             for f in schedule.fractions for s in seeds]  # fmt: skip
     jobs += [("supervised", k, s, {"per_class": k}) for k in plan.shots for s in seeds]
     jobs += [("transfer", f, s, {"lr": lr}) for f in plan.transfer_fractions for lr in plan.transfer_lrs for s in seeds]
     runs = []
