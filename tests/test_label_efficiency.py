@@ -187,9 +187,9 @@ def test_the_longer_schedule_trains_the_recipe_again_for_its_epochs_on_the_same_
     table = results.frame(row for r in runs for row in r.rows("smoke"))
     assert sorted(study.levers(table, [0.25])["lever"]) == ["supervised", "supervised (epochs=3)",
                                                             "supervised (epochs=4)"]  # fmt: skip
-    # break: let two schedules of one length through -> they share the CNNs' checkpoints and FixMatch's folders
-    with pytest.raises(ValueError, match="merge those of one length"):
-        dataclasses.replace(plan, long_schedules=(*longer, study.LongSchedule(3, (0.5,))))
+    # break: let two schedules of one length through -> at a shared fraction one CNN, two FixMatch runs in one folder
+    with pytest.raises(ValueError, match=r"repeat the epochs \[3\]: merge"):
+        dataclasses.replace(plan, long_schedules=(*longer, study.LongSchedule(3, (0.25,), fixmatch_steps=5)))
 
 
 def test_a_notebook_run_reads_the_others_published_results_beside_its_own_staged_ones(tmp_path, monkeypatch):
@@ -340,8 +340,8 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
     encoder = SimCLREncoder(**fast, checkpoint=tmp_path / "encoder.pt").fit(images)
     study.curve_runs(splits, dataclasses.replace(plan, fractions=(), shots=(), transfer_fractions=()), [0],
                      profile="smoke", class_names=None)  # fmt: skip
-    long = [study.long_checkpoint(schedule.epochs, "cnn", fraction, 0, "smoke") for schedule in longer]
-    written = [path.stat().st_mtime_ns for path in long]
+    long_checkpoints = [study.long_checkpoint(schedule.epochs, "cnn", fraction, 0, "smoke") for schedule in longer]
+    written = [path.stat().st_mtime_ns for path in long_checkpoints]
     runs = initialisation.runs(splits, plan, starts, [0], encoder, profile="smoke", class_names=None)
     steps = starts.fixmatch["steps"]
     # break: run FixMatch from a schedule without steps, or for notebook 04's steps -> it costs what nobody asked for
@@ -349,9 +349,11 @@ def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_
         ("fixmatch", "random", None, steps), ("supervised", "simclr", None, None), ("fixmatch", "simclr", None, steps),
         ("fixmatch", "random", 4, 5)]  # fmt: skip
     assert study.recipe_checkpoint("cnn", fraction, 0, "smoke").is_file()  # the random start is the curve's CNN
-    # break: start the last FixMatch from the 4-epoch CNN, or round 0 from other parameters than the curve's longer
-    # schedule -> the network is not of that schedule, or its checkpoint is trained again
-    assert runs[-1].classifier.epochs == 4 and [path.stat().st_mtime_ns for path in long] == written
+    # break: start the last FixMatch from the 3-epoch CNN or the recipe's, or round 0 from other parameters than the
+    # curve's longer schedule -> the network is not of that schedule, or a checkpoint is trained again or overwritten
+    assert runs[-1].classifier.epochs == 4 and [path.stat().st_mtime_ns for path in long_checkpoints] == written
+    assert runs[-1].classifier.checkpoint == study.long_checkpoint(4, "cnn", fraction, 0, "smoke")
+    assert torch.load(study.recipe_checkpoint("cnn", fraction, 0, "smoke"), weights_only=True)["epoch"] == 2
     # break: checkpoint both FixMatch runs from random weights in one folder -> each rerun trains the other again
     folders = [checkpoint_path(study.STEM, name, "cnn", fraction, 0, "smoke").with_suffix("") for name in
                ("fixmatch-random-start", "fixmatch-random-start-epochs4")]  # fmt: skip

@@ -92,10 +92,10 @@ def test_notebook_06_trains_longer_only_where_the_curve_runs_and_for_more_epochs
         for schedule in plan.long_schedules:
             assert set(schedule.fractions) <= set(plan.fractions) and schedule.epochs > plan.cnn["epochs"], profile
             # break: a long fraction without the starts -> FixMatch from the longer schedule skips it without a word
-            assert set(schedule.fractions) <= set(initialisation.PLANS[profile].fractions), profile
-            assert schedule.fixmatch_steps >= 0, profile
-    # break: drop the longer schedules from the default -> its levers table loses its largest lever without a word
-    assert studies.plan("06_label_efficiency", "default").long_schedules
+            starts = initialisation.PLANS[profile].fractions
+            assert not schedule.fixmatch_steps or set(schedule.fractions) <= set(starts), profile
+    # break: drop FixMatch's steps from the default's schedules -> its levers table loses its largest lever at 1 %
+    assert any(schedule.fixmatch_steps for schedule in studies.plan("06_label_efficiency", "default").long_schedules)
 
 
 def test_every_plan_of_notebook_05_predicts_the_pool_with_the_views_its_strategies_need():

@@ -1,7 +1,8 @@
 """What notebook 06 measures of a self-supervised start at few labels: notebook 01's CNN
 recipe and FixMatch from the backbone of the SimCLR encoder (``CNNClassifier``'s
 ``init_from``) against the same from random weights, on the same class-stratified labels, and
-FixMatch from the curve's CNNs of the longer schedules (``label_efficiency.LongSchedule``).
+FixMatch from the curve's CNNs of the longer schedules that have ``fixmatch_steps``
+(``label_efficiency.LongSchedule``).
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
@@ -31,8 +32,9 @@ STARTS = ("random", "simclr")
 @dataclass(frozen=True)
 class Plan:
     """``fractions``: where both starts are measured (and FixMatch from the curve's longer
-    schedules, ``label_efficiency.LongSchedule``); ``fixmatch``: the ``FixMatchCNN`` parameters
-    (notebook 04's at the profile; from a longer schedule, its ``fixmatch_steps`` replace ``steps``)."""
+    schedules that have ``fixmatch_steps``, ``label_efficiency.LongSchedule``); ``fixmatch``: the
+    ``FixMatchCNN`` parameters (notebook 04's at the profile; from a longer schedule, its
+    ``fixmatch_steps`` replace ``steps``)."""
 
     fractions: tuple[float, ...]
     fixmatch: dict = field(default_factory=dict)
@@ -70,19 +72,20 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
                          "(methods.simclr.train_encoder checkpoints it)")  # fmt: skip
     jobs = [(f, start, s, {}, {}) for f in plan.fractions for start in STARTS for s in seeds]
     for schedule in curve_plan.long_schedules:  # FixMatch from the curve's CNN of each longer schedule with steps
-        fractions = [f for f in plan.fractions if f in schedule.fractions] if schedule.fixmatch_steps else []
-        jobs += [(f, "random", s, {"epochs": schedule.epochs}, {"steps": schedule.fixmatch_steps}) for f in fractions
-                 for s in seeds]  # fmt: skip
+        if not schedule.fixmatch_steps:
+            continue
+        jobs += [(f, "random", s, {"epochs": schedule.epochs}, {"steps": schedule.fixmatch_steps})
+                 for f in plan.fractions if f in schedule.fractions for s in seeds]  # fmt: skip
     out = []
-    for fraction, start, seed, longer, fixmatch_changes in tqdm(jobs, desc="starts", unit="run"):
+    for fraction, start, seed, cnn_changes, fixmatch_changes in tqdm(jobs, desc="starts", unit="run"):
         given = mask_labels(train.labels, labelled_subset(train.labels, fraction=fraction, seed=seed))
-        round0 = (label_efficiency.long_checkpoint(longer["epochs"], model, fraction, seed, profile) if longer
-                  else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
-        base = label_efficiency.recipe_cnn(curve_plan, seed, round0, **longer)
+        round0 = (label_efficiency.long_checkpoint(cnn_changes["epochs"], model, fraction, seed, profile)
+                  if cnn_changes else start_checkpoint(start, model, fraction, seed, profile))  # fmt: skip
+        base = label_efficiency.recipe_cnn(curve_plan, seed, round0, **cnn_changes)
         pretraining = 0.0 if start == "random" else encoder.fit_seconds_
         if start != "random":
             base.set_params(init_from=encoder.checkpoint)
-        name = f"fixmatch-{start}-start" + (f"-epochs{longer['epochs']}" if longer else "")
+        name = f"fixmatch-{start}-start" + (f"-epochs{cnn_changes['epochs']}" if cnn_changes else "")
         folder = checkpoint_path(label_efficiency.STEM, name, model, fraction, seed, profile)
         method = FixMatchCNN(
             base, checkpoint_dir=folder.with_suffix(""), progress=False, **plan.fixmatch | fixmatch_changes
@@ -95,7 +98,7 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
                                           wall_seconds=pretraining + first.fit_seconds_))  # fmt: skip
         out.append(baseline.evaluated(
             method.estimators_[-1], splits, method="fixmatch", fraction=fraction, seed=seed, class_names=class_names,
-            params={"start": start, "steps": method.steps, **longer},
+            params={"start": start, "steps": method.steps, **cnn_changes},
             wall_seconds=pretraining + sum(network.fit_seconds_ for network in method.estimators_),
             train_metrics={"best_step": method.estimators_[-1].best_epoch_,
                            "pseudo_accuracy": method.rounds_[-1].get("pseudo_accuracy", float("nan"))}))  # fmt: skip

@@ -54,7 +54,7 @@ METRICS = ("accuracy", "macro_f1")
 @dataclass(frozen=True)
 class LongSchedule:
     """Notebook 01's recipe for ``epochs`` at ``fractions`` (the curve's runs with params ``epochs``), and
-    FixMatch from each of those CNNs for ``fixmatch_steps`` (``studies.initialisation``; 0: none)."""
+    FixMatch from those CNNs at the starts' fractions for ``fixmatch_steps`` (``studies.initialisation``; 0: none)."""
 
     epochs: int
     fractions: tuple[float, ...]
@@ -100,9 +100,9 @@ class Plan:
     long_schedules: tuple[LongSchedule, ...] = ()
 
     def __post_init__(self):
-        epochs = [schedule.epochs for schedule in self.long_schedules]
-        if len(set(epochs)) < len(epochs):  # their CNNs' checkpoints and FixMatch's folders are named by the epochs
-            raise ValueError(f"two long schedules of the epochs {epochs}: merge those of one length into one")
+        epochs = [schedule.epochs for schedule in self.long_schedules]  # one each: its checkpoints are named by them
+        if repeated := sorted({e for e in epochs if epochs.count(e) > 1}):
+            raise ValueError(f"long schedules repeat the epochs {repeated}: merge the schedules of one length into one")
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -136,7 +136,7 @@ PLANS: dict[str, Plan] = {
     # third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320 steps) at 1, 2 and 5 %
     # measures what a longer schedule buys (about 5x the cost of the 4-epoch run); at 1 %, the target furthest away,
     # 40 epochs too, and FixMatch from that CNN for 600 steps (notebook 04's 100 steps from the 20-epoch CNN ended below
-    # their round 0 at every fraction on the AVX2 machine of 2026-12-02, so they are not rerun: the hour's budget)
+    # round 0 at every fraction in `git show d65e186:reports/results/06_label_efficiency.csv`; not rerun, for the hour)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
