@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import colour_coded
 
-from bloodssl import paths, readme, results
+from bloodssl import paths, predictions, readme, results
 from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
@@ -320,6 +320,51 @@ def test_the_levers_table_puts_each_run_beside_the_cnn_on_stratified_labels(tmp_
                                   "supervised (labels=typiclust)"]  # fmt: skip
     assert levers["change (points)"].tolist() == [0.0, 3.0, 5.0, 10.0] and set(levers["minutes"]) == {1.0}
     assert levers.loc["distillation (teachers=3)", "test accuracy (%)"] == "85.50 ± 0.71"
+
+
+def test_the_full_plan_runs_no_label_choice_or_distillation_and_needs_no_embeddings(tmp_path, monkeypatch):
+    # break: give full label choices or distillation, or ask for the embeddings its notebook no longer computes ->
+    # they train (files under MODELS) or fail without embeddings
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    images, labels = colour_coded(4)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    plan = study.PLANS["full"]
+    assert study.selection_runs(splits, plan, [0], None, profile="full", class_names=None) == []
+    assert distillation.runs(splits, plan, [0], None, profile="full", class_names=None) == []
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_probe_scores_the_encoder_beside_the_curves_own_cnn_on_the_curves_labels(tmp_path, monkeypatch):
+    # break: probe another CNN than the curve's, other labels, or one embedding only -> the asserts below fail
+    monkeypatch.setattr(paths, "MODELS", tmp_path)
+    monkeypatch.setenv(embed.ENV, str(tmp_path / "embeddings"))
+    images, labels = colour_coded(4)
+    splits = {name: Split(name, images, labels) for name in ("train", "val", "test")}
+    params = {"epochs": 1, "min_epoch_samples": 64, "batch_size": 32}
+    starts = initialisation.PLANS["smoke"]
+    fraction = starts.probe_fractions[0]
+    plan = dataclasses.replace(study.PLANS["smoke"], cnn=params, fractions=(fraction,), shots=(), transfer_fractions=(),
+                               long_schedules=())  # fmt: skip
+    encoder = SimCLREncoder(epochs=1, batch_size=16, progress=False, num_threads=1, checkpoint=tmp_path / "encoder.pt")
+    encoder.fit(images)
+    names = [str(c) for c in range(8)]
+    assert initialisation.probe(splits, plan, dataclasses.replace(starts, probe_fractions=()), [0], encoder,
+                                profile="smoke", class_names=names) == ([], [])  # fmt: skip
+    study.curve_runs(splits, plan, [0], profile="smoke", class_names=names)
+    curve_cnn = study.recipe_checkpoint("cnn", fraction, 0, "smoke")
+    written = curve_cnn.stat().st_mtime_ns
+    rows, kept = initialisation.probe(splits, plan, starts, [0], encoder, profile="smoke", class_names=names)
+    table = results.frame(rows)
+    accuracy = table[table["metric"] == "accuracy"]
+    assert set(zip(accuracy["model"], accuracy["split"], strict=True)) == {(m, s) for m in ("simclr", "cnn")
+                                                                          for s in ("val", "test")}  # fmt: skip
+    assert set(table["method"]) == {"labelled_only"} and set(table["label_fraction"]) == {fraction}
+    assert set(table["n_labels"]) == {len(labelled_subset(labels, fraction=fraction, seed=0))}
+    assert curve_cnn.stat().st_mtime_ns == written  # the CNN probed is the curve's, loaded, not trained again
+    # break: keep no predictions, or another run's -> rescore cannot reproduce the probe's numbers
+    assert predictions.rescore(table, kept)["same"].all()
+    probed = initialisation.probe_table(table)
+    assert sorted(probed["model"]) == ["cnn", "simclr"] and set(probed["n"]) == {1}
 
 
 def test_the_self_supervised_start_runs_beside_fixmatch_from_the_curves_cnn(tmp_path, monkeypatch):

@@ -39,7 +39,8 @@ EXPECTED = {
         metrics={"accuracy", "macro_f1", "n_pseudo", "n_queried", "train_images_per_second"},
         above=[(m, "accuracy", 2 * CHANCE) for m in ("baseline", "ssl", "al", "ssl_al")]),
     "06_label_efficiency": dict(
-        methods={"supervised", "transfer", "distillation", "fixmatch"}, splits={"train", "val", "test"},
+        methods={"supervised", "transfer", "distillation", "fixmatch", "labelled_only"},
+        splits={"train", "val", "test"},
         metrics={"accuracy", "macro_f1", "auc", "train_images_per_second", "inference_images_per_second",
                  "pseudo_accuracy"},
         above=[(m, "accuracy", 2 * CHANCE) for m in ("supervised", "distillation")]),

@@ -2,12 +2,14 @@
 recipe and FixMatch from the backbone of the SimCLR encoder (``CNNClassifier``'s
 ``init_from``) against the same from random weights, on the same class-stratified labels, and
 FixMatch from the curve's CNNs of the longer schedules that have ``fixmatch_steps``
-(``label_efficiency.LongSchedule``).
+(``label_efficiency.LongSchedule``); and the encoder's embedding against the curve's CNN's
+(``probe``).
 
 The random start is the curve's own CNN (``label_efficiency.recipe_checkpoint``: free once
 ``curve_runs`` ran); FixMatch is notebook 04's at the same profile, so its runs here differ
-from that notebook's only in the fraction and the start, and from a longer schedule in the
-epochs of round 0 and the steps (its ``fixmatch_steps``).
+from that notebook's only in the fraction and the start (at ``full`` it is notebook 04's
+default for 600 steps: ``PLANS``), and from a longer schedule in the epochs of round 0 and
+the steps (its ``fixmatch_steps``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
+from bloodssl import results
 from bloodssl.core.checkpoints import checkpoint_path
 from bloodssl.data import Split
 from bloodssl.data.splits import labelled_subset, mask_labels
+from bloodssl.methods import embed, propagation
 from bloodssl.methods.fixmatch import FixMatchCNN
 from bloodssl.methods.simclr import SimCLREncoder
+from bloodssl.predictions import Prediction
 from bloodssl.studies import baseline, label_efficiency, pseudo_labelling
+from bloodssl.studies.embeddings import PLANS as EMBEDDING_PLANS
 
 #: the starts compared: random weights (the curve's CNN) and the SimCLR encoder's backbone
 STARTS = ("random", "simclr")
@@ -33,17 +40,23 @@ STARTS = ("random", "simclr")
 class Plan:
     """``fractions``: where both starts are measured (and FixMatch from the curve's longer
     schedules that have ``fixmatch_steps``, ``label_efficiency.LongSchedule``); ``fixmatch``: the
-    ``FixMatchCNN`` parameters (notebook 04's at the profile; from a longer schedule, its
-    ``fixmatch_steps`` replace ``steps``)."""
+    ``FixMatchCNN`` parameters (notebook 04's at the profile, at ``full`` its default ones for
+    600 steps; from a longer schedule, its ``fixmatch_steps`` replace ``steps``); ``probe_fractions``:
+    where the encoder's embedding is probed against the curve's CNN's (``probe``)."""
 
     fractions: tuple[float, ...]
     fixmatch: dict = field(default_factory=dict)
+    probe_fractions: tuple[float, ...] = ()
 
 
 PLANS: dict[str, Plan] = {
-    "smoke": Plan((0.25,), pseudo_labelling.PLANS["smoke"].fixmatch),
+    "smoke": Plan((0.25,), pseudo_labelling.PLANS["smoke"].fixmatch, probe_fractions=(0.25,)),
+    # default: notebook 03 probes this profile's encoder (its labelled_only runs) at 1 and 5 %
     "default": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["default"].fixmatch),
-    "full": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["full"].fixmatch),
+    # full: notebook 04's default FixMatch for the 600 steps of notebook 06's longest default schedule, not its full one
+    # (3,000 steps, 7 unlabelled images per labelled one instead of 2, a slower moving average), which would make each
+    # of these runs several times longer
+    "full": Plan((0.01,), dict(pseudo_labelling.PLANS["default"].fixmatch, steps=600), probe_fractions=(0.01,)),
 }
 
 
@@ -103,3 +116,32 @@ def runs(splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: P
             train_metrics={"best_step": method.estimators_[-1].best_epoch_,
                            "pseudo_accuracy": method.rounds_[-1].get("pseudo_accuracy", float("nan"))}))  # fmt: skip
     return out
+
+
+def probe(
+    splits: Mapping[str, Split], curve_plan: label_efficiency.Plan, plan: Plan, seeds: Sequence[int],
+    encoder: SimCLREncoder, *, profile: str, class_names: Sequence[str],
+) -> tuple[list[dict], list[Prediction]]:  # fmt: skip
+    """Notebook 03's linear probe (method ``labelled_only``: logistic regression on the labelled
+    images' embeddings, PCA as there) of ``encoder`` (model ``simclr``) and of the curve's CNN at
+    each of ``plan.probe_fractions`` (model ``cnn``, its own labels): whether the encoder learnt
+    more than the few labels teach, the premise of starting from it. The rows of its results, and
+    the predicted labels of val and test."""
+    if not plan.probe_fractions:
+        return [], []
+    embeddings = {"simclr": embed.encoder_embeddings("simclr", encoder, splits, seed=encoder.seed, profile=profile),
+                  "cnn": embed.labelled_cnn_embeddings(splits, profile=profile, **curve_plan.cnn)}  # fmt: skip
+    kept: list[Prediction] = []
+    table, _, _ = propagation.sweep(embeddings, {name: split.labels for name, split in splits.items()},
+                                    fractions=plan.probe_fractions, seeds=seeds, profile=profile, methods=(),
+                                    n_components=EMBEDDING_PLANS[profile].n_components, class_names=class_names,
+                                    kept=kept)  # fmt: skip
+    return table.to_dict("records"), kept
+
+
+def probe_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``probe``'s test accuracy in ``table`` per fraction and embedding (mean ± std in %, seeds)."""
+    test = table[(table["method"] == "labelled_only") & (table["split"] == "test") & (table["metric"] == "accuracy")]
+    summary = results.summarize(test, by=("label_fraction", "model"))
+    summary["test accuracy (%)"] = results.mean_std(summary) if len(summary) else []
+    return summary[["label_fraction", "model", "test accuracy (%)", "n"]]

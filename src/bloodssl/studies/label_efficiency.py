@@ -1,13 +1,11 @@
 """What notebook 06 runs: the label-efficiency curve, test accuracy against the number of
 labelled images for every method, next to the published anchors (its plan per profile).
 
-The curve gathers the final results the other notebooks wrote (``gather``); this notebook
-adds what none of them runs: notebook 01's CNN recipe at every label fraction (and at
-SPARSE's few shots per class), ImageNet transfer (EfficientNet-Lite0 fine-tuned), the
-choice of which images to label from nothing (``choose_labels``) and the distillation of an
-ensemble of few-label CNNs (``studies.distillation``), on stratified labels and on the chosen
-ones. On every line each point is the method, model and setting that validation picks
-(``curve``), never test.
+The curve gathers the final results the other notebooks wrote (``gather``); this notebook adds what none of them runs:
+notebook 01's CNN recipe at every label fraction (and at SPARSE's few shots per class), ImageNet transfer
+(EfficientNet-Lite0 fine-tuned), the choice of which images to label from nothing (``choose_labels``) and the
+distillation of an ensemble of few-label CNNs (``studies.distillation``), on stratified labels and on the chosen ones.
+On every line each point is the method, model and setting that validation picks (``curve``), never test.
 """
 
 from __future__ import annotations
@@ -98,11 +96,17 @@ class Plan:
     #: the recipe's longer schedules (params ``epochs``): at the default profile its 4 epochs of 2,048 images are 64
     #: optimiser steps below 17 % of the labels, far from converged
     long_schedules: tuple[LongSchedule, ...] = ()
+    #: how many seeds (None: the profile's)
+    n_seeds: int | None = None
 
     def __post_init__(self):
         epochs = [schedule.epochs for schedule in self.long_schedules]  # one each: its checkpoints are named by them
         if repeated := sorted({e for e in epochs if epochs.count(e) > 1}):
             raise ValueError(f"long schedules repeat the epochs {repeated}: merge the schedules of one length into one")
+
+    def seeds(self, first: int, profile_seeds: int) -> list[int]:
+        """``n_seeds`` seeds from ``first`` on (the profile's ``profile_seeds`` where it is None)."""
+        return list(range(first, first + (self.n_seeds or profile_seeds)))
 
 
 def _plan(profile: str, **sizes) -> Plan:
@@ -128,15 +132,14 @@ PLANS: dict[str, Plan] = {
                    distillation_selections=SELECTIONS, distillation_choice_fractions=(0.25,),
                    long_schedules=(LongSchedule(3, (0.25,), fixmatch_steps=10),)),
     # default: the other notebooks' runs are read and their CNNs at 100, 5 and 1 % reused, so what trains here is the
-    # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of
-    # distillation at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine
-    # of 2026-11-30, the most of this notebook). 10-50 % are the full profile's: below 17 % the default recipe's 4
-    # epochs of 2,048 images are 64 optimiser steps whatever the labels, so a larger subset is seen fewer times and
-    # can score lower than a smaller one. So is the transfer network: fine-tuning EfficientNet-Lite0 trains at a
-    # third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320 steps) at 1, 2 and 5 %
-    # measures what a longer schedule buys (about 5x the cost of the 4-epoch run); at 1 %, the target furthest away,
-    # 40 epochs too, and FixMatch from that CNN for 600 steps (notebook 04's 100 steps from the 20-epoch CNN ended below
-    # round 0 at every fraction in `git show d65e186:reports/results/06_label_efficiency.csv`; not rerun, for the hour)
+    # CNN at 2 % and on random and TypiClust labels at 1, 2 and 5 % (ten seconds each), and the students of distillation
+    # at 1, 2 and 5 % and on the chosen labels at 1 % (a minute and a half each on the AVX-512 machine of 2026-11-30).
+    # No 10-50 %: below 17 % the recipe's 4 epochs of 2,048 images are 64 optimiser steps whatever the labels, so a
+    # larger subset is seen fewer times and can score lower than a smaller one. No transfer network: fine-tuning
+    # EfficientNet-Lite0 trains at a third to a fifth of the CNN's images/s (notebook 07). The recipe for 20 epochs (320
+    # steps) at 1, 2 and 5 % measures what a longer schedule buys; at 1 %, the target furthest away, 40 epochs too, and
+    # FixMatch from that CNN for 600 steps (notebook 04's 100 steps from the 20-epoch CNN ended below round 0 at every
+    # fraction in `git show d65e186:reports/results/06_label_efficiency.csv`; not rerun, for the hour)
     "default": _plan("default", fractions=(0.01, 0.02, 0.05, 1.0), shots=(), selection_fractions=(0.01, 0.02, 0.05),
                      transfer_fractions=(), transfer={**TRANSFER, "epochs": 2, "min_epoch_samples": 2048},
                      transfer_lrs=(0.03,), distillation_fractions=(0.01, 0.02, 0.05),
@@ -144,13 +147,11 @@ PLANS: dict[str, Plan] = {
                      distillation_choice_fractions=(0.01,),
                      long_schedules=(LongSchedule(20, (0.01, 0.02, 0.05)),
                                      LongSchedule(40, (0.01,), fixmatch_steps=600))),
-    "full": _plan("full", fractions=(0.01, 0.02, 0.05, 0.10, 0.25, 0.50, 1.0), shots=(5, 10, 20, 50),
-                  selection_fractions=(0.01, 0.02, 0.05), transfer_fractions=(0.01, 0.05),
-                  transfer={**TRANSFER, "epochs": 30, "min_epoch_samples": 2048}, transfer_lrs=(0.01, 0.03, 0.1),
-                  distillation_fractions=(0.01, 0.02, 0.05),
-                  distillation=dict(DISTILLATION, teachers=5, teacher_tta="dihedral", steps=3000, eval_every=200,
-                                    ema_decay=0.997), distillation_selections=SELECTIONS,
-                  distillation_choice_fractions=(0.01, 0.02)),
+    # full: what the hour cannot hold, at 1 % (the target furthest away) on 3 seeds: the recipe (80 epochs) and FixMatch
+    # from it, from random weights and from notebook 02's 150-epoch SimCLR encoder (`initialisation.PLANS`). 10-50 %,
+    # the shots, ImageNet transfer and longer distillation would take hours more at this recipe on two cores
+    "full": _plan("full", n_seeds=3, fractions=(0.01,), shots=(), selection_fractions=(), transfer_fractions=(),
+                  transfer=TRANSFER, transfer_lrs=(), frontier_fraction=0.01),
 }  # fmt: skip
 
 
