@@ -127,3 +127,14 @@ def test_sweep_calls_an_embedding_function_once_per_fraction_and_seed():
                                     kernels=["knn"], grid=grid)  # fmt: skip
     assert calls == [(0.05, 3), (0.1, 3)]
     assert set(table["model"]) == {"learnt"} and set(table["label_fraction"]) == {0.05, 0.1}
+
+
+def test_a_sweep_with_no_fraction_returns_empty_tables_and_embeds_nothing():
+    # break: build the results from no rows without their columns -> results.frame fails on an empty sweep
+    def learnt(fraction: float, seed: int) -> dict:
+        raise AssertionError("no fraction: no embedding is needed")
+
+    labels = {"train": np.array([0, 1]), "val": np.array([0, 1]), "test": np.array([0, 1])}
+    table, chosen, shares = propagation.sweep({"learnt": learnt}, labels, fractions=[], seeds=[0], profile="smoke")
+    assert table.empty and list(table.columns) == list(results.COLUMNS)
+    assert chosen.empty and shares.empty

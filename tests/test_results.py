@@ -40,6 +40,12 @@ def test_frame_rejects_missing_columns():
         results.frame([{c: 0 for c in results.COLUMNS if c != "wall_seconds"}])
 
 
+def test_no_records_make_an_empty_table_with_the_shared_columns():
+    # break: build the empty table from its records alone -> no columns, so a sweep with no jobs fails
+    table = results.frame([])
+    assert table.empty and list(table.columns) == list(results.COLUMNS)
+
+
 def test_missing_results_name_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run notebooks/42_absent\.ipynb"):
         results.load("42_absent", results_dir=tmp_path)

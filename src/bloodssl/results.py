@@ -68,8 +68,10 @@ def rows(metrics: Mapping[str, float], **keys) -> list[dict]:
 
 
 def frame(records: Iterable[Mapping]) -> pd.DataFrame:
-    """Records as a table with exactly the shared columns, in order."""
+    """Records as a table with exactly the shared columns, in order (no records: an empty one)."""
     table = pd.DataFrame(list(records))
+    if table.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
     for column, default in OPTIONAL.items():
         table[column] = table[column].fillna(default) if column in table else default
     missing = [c for c in COLUMNS if c not in table.columns]

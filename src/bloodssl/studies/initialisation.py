@@ -55,8 +55,10 @@ PLANS: dict[str, Plan] = {
     "default": Plan((0.01, 0.02, 0.05), pseudo_labelling.PLANS["default"].fixmatch),
     # full: notebook 04's default FixMatch for the 600 steps of notebook 06's longest default schedule, not its full one
     # (3,000 steps, 7 unlabelled images per labelled one instead of 2, a slower moving average), which would make each
-    # of these runs several times longer
-    "full": Plan((0.01,), dict(pseudo_labelling.PLANS["default"].fixmatch, steps=600), probe_fractions=(0.01,)),
+    # of these runs several times longer; the probe at every fraction of the curve (its CNNs are the curve's)
+    "full": Plan(
+        (0.01,), dict(pseudo_labelling.PLANS["default"].fixmatch, steps=600), probe_fractions=(0.01, 0.02, 0.05)
+    ),
 }
 
 
@@ -127,7 +129,7 @@ def probe(
     each of ``plan.probe_fractions`` (model ``cnn``, its own labels): whether the encoder learnt
     more than the few labels teach, the premise of starting from it. The rows of its results, and
     the predicted labels of val and test."""
-    if not plan.probe_fractions:
+    if not plan.probe_fractions:  # nothing to probe: skip computing the two embeddings
         return [], []
     embeddings = {"simclr": embed.encoder_embeddings("simclr", encoder, splits, seed=encoder.seed, profile=profile),
                   "cnn": embed.labelled_cnn_embeddings(splits, profile=profile, **curve_plan.cnn)}  # fmt: skip
